@@ -1,0 +1,60 @@
+// The seam between a config store and the agent (and, for writes, the control API).
+// Stores only move bytes: parsing and validation belong to `model/`.
+
+export interface Namespace {
+  org: string;
+  env: string;
+}
+
+export const namespaceKey = (ns: Namespace): string => `${ns.org}/${ns.env}`;
+
+/** One stored gateway definition, unparsed. */
+export interface StoreEntry {
+  /** Gateway name as the store's key says (file base name, KV key suffix). */
+  name: string;
+  /** Where it lives, for error messages: a file path, `vault:secret/weir/o/e/gateways/x`, `nats:bucket/key`. */
+  source: string;
+  format: 'yaml' | 'json';
+  body: string;
+  /** Opaque version that changes whenever the body changes (mtime+size, KV version, revision). */
+  version: string;
+}
+
+/** An entry the store saw but could not hand over (unreadable file, bad key name, oversize). */
+export interface StoreEntryProblem {
+  source: string;
+  message: string;
+}
+
+export interface StoreSnapshot {
+  entries: StoreEntry[];
+  problems: StoreEntryProblem[];
+}
+
+/** The store could not be read at all; the agent keeps serving what it has. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(
+    readonly location: string,
+    message: string,
+    readonly cause?: unknown,
+  ) {
+    super(`store ${location} unavailable: ${message}`);
+  }
+}
+
+export type StopWatching = () => Promise<void>;
+
+export interface GatewayStore {
+  readonly kind: 'file' | 'vault' | 'nats';
+  /** Human-readable location with no secrets in it. */
+  readonly location: string;
+  /** All gateways of one namespace. Throws StoreUnavailableError when the store or the namespace root cannot be read. */
+  list(ns: Namespace): Promise<StoreSnapshot>;
+  /**
+   * Calls `onChange` soon after anything in the namespace may have changed. Stores without a
+   * native watch return a no-op; the agent also polls. `onChange` must be cheap: the agent re-lists.
+   */
+  watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching>;
+  close(): Promise<void>;
+}
