@@ -37,7 +37,7 @@ export class StoreUnavailableError extends Error {
   constructor(
     readonly location: string,
     message: string,
-    readonly cause?: unknown,
+    override readonly cause?: unknown,
   ) {
     super(`store ${location} unavailable: ${message}`);
   }

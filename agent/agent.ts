@@ -1,0 +1,463 @@
+// The agent: store → model → plan → apply, one way, with metrics and status on the side.
+//   store (list/watch) ─▶ GatewayBook.resolve (parse, validate, per-gateway fallback)
+//     ─▶ buildHaproxyModel ─▶ plan(running, desired) ─▶ Applier (runtime now, reload coalesced)
+// All syncs and applies run one at a time on a single chain, so the running model is never
+// raced; reloads wait for the minimum interval, runtime changes never wait for a reload.
+import { mkdir, access, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from './log.js';
+import { AgentMetrics } from './metrics.js';
+import type { AgentSettings } from './settings.js';
+import { GatewayBook, type GatewayProblem, type ResolvedGateway } from './sync/gateway-book.js';
+import { buildHaproxyModel, type HaproxyModel, type ModelSettings } from './plan/haproxy-model.js';
+import { plan } from './plan/planner.js';
+import { ConfigRenderer, DEFAULT_TEMPLATE_DIR, type RenderedConfig } from './render/renderer.js';
+import { Applier, ConfigRejectedError } from './apply/applier.js';
+import { HaproxyProcess } from './haproxy/process.js';
+import { RuntimeClient } from './haproxy/runtime-client.js';
+import { MasterClient } from './haproxy/master-client.js';
+import { readLastGood, writeLastGood, CacheError, type LastGood } from './state/last-good.js';
+import { namespaceKey, type GatewayStore, type StopWatching, type StoreEntry } from './store/store.js';
+
+export interface AgentStatus {
+  agentId: string;
+  namespace: string;
+  store: { location: string; ok: boolean; error: string | null; lastReadAt: string | null };
+  haproxy: { running: boolean; pid: number | null; adopted: boolean; restarts: number };
+  servingFromCache: boolean;
+  ready: boolean;
+  applied: Array<{ name: string; version: string; source: string }>;
+  problems: GatewayProblem[];
+  lastApply: { at: string; kind: string; checksum: string } | null;
+  lastError: string | null;
+  pendingReload: boolean;
+}
+
+interface Paths {
+  configFile: string;
+  mapsDir: string;
+  stageDir: string;
+  serverStateFile: string;
+  adminSocket: string;
+  masterSocket: string;
+  pidFile: string;
+  cacheFile: string;
+}
+
+export class Agent {
+  readonly metrics: AgentMetrics;
+  private readonly paths: Paths;
+  private readonly book = new GatewayBook();
+  private readonly applier: Applier;
+  private readonly runtime: RuntimeClient;
+  private readonly master: MasterClient;
+  private readonly haproxy: HaproxyProcess;
+  private readonly modelSettings: ModelSettings;
+
+  private chain: Promise<void> = Promise.resolve();
+  private syncQueued = false;
+  private debounceTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private reloadTimer: NodeJS.Timeout | null = null;
+  private stopWatching: StopWatching | null = null;
+  private stopped = false;
+
+  private running: HaproxyModel | null = null;
+  private latestDesired: ResolvedGateway[] | null = null;
+  private haproxyStarted = false;
+  private lastReloadAt = 0;
+  /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
+  private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
+  private problems: GatewayProblem[] = [];
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload'>;
+  private restarts = 0;
+  private adopted = false;
+  private storeErrorLogged = false;
+
+  constructor(
+    readonly settings: AgentSettings,
+    private readonly store: GatewayStore,
+    private readonly logger: Logger,
+  ) {
+    this.metrics = new AgentMetrics();
+    const s = settings.stateDir;
+    this.paths = {
+      configFile: join(s, 'haproxy.cfg'),
+      mapsDir: join(s, 'maps'),
+      stageDir: join(s, 'stage'),
+      serverStateFile: join(s, 'server-state'),
+      adminSocket: join(s, 'admin.sock'),
+      masterSocket: settings.masterSocket ?? join(s, 'master.sock'),
+      pidFile: join(s, 'haproxy.pid'),
+      cacheFile: join(s, 'last-good.json'),
+    };
+    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort };
+    this.runtime = new RuntimeClient({ socket: this.paths.adminSocket, logger: logger.child({ component: 'runtime' }) });
+    this.haproxy = new HaproxyProcess({
+      bin: settings.haproxyBin,
+      configPath: this.paths.configFile,
+      masterSocket: this.paths.masterSocket,
+      pidFile: this.paths.pidFile,
+      adopt: true,
+      detached: settings.onExit === 'keep',
+      logger: logger.child({ component: 'haproxy' }),
+    });
+    this.master = new MasterClient({ socket: this.paths.masterSocket, logger, stderrTail: () => this.haproxy.recentStderr() });
+    this.applier = new Applier({
+      bin: settings.haproxyBin,
+      paths: this.paths,
+      renderer: new ConfigRenderer(settings.templateDir ?? DEFAULT_TEMPLATE_DIR),
+      renderSettings: {
+        adminSocket: this.paths.adminSocket,
+        serverStateFile: this.paths.serverStateFile,
+        hardStopAfter: settings.hardStopAfter,
+        maxReloads: settings.maxReloads,
+        maxconn: settings.maxconn,
+        logTarget: settings.logTarget,
+        monitorPort: settings.monitorPort,
+      },
+      runtime: this.runtime,
+      master: this.master,
+      logger,
+      onRuntimeCommands: (ok, failed) => {
+        this.metrics.runtimeCommands.inc({ result: 'ok' }, ok);
+        if (failed) this.metrics.runtimeCommands.inc({ result: 'error' }, failed);
+      },
+    });
+    this.status = {
+      agentId: settings.agentId || hostname(),
+      namespace: namespaceKey(settings.namespace),
+      store: { location: store.location, ok: false, error: null, lastReadAt: null },
+      servingFromCache: false,
+      lastApply: null,
+      lastError: null,
+    };
+    this.haproxy.on('started', ({ pid, adopted }) => {
+      this.adopted = adopted;
+      this.metrics.haproxyUp.set(1);
+      this.logger.info({ pid, adopted }, adopted ? 'attached to running HAProxy master' : 'HAProxy master started');
+    });
+    this.haproxy.on('exited', ({ code, signal }) => {
+      this.metrics.haproxyUp.set(0);
+      if (!this.stopped) this.logger.error({ code, signal }, 'HAProxy master exited; restarting from the last good config');
+    });
+    this.haproxy.on('restarting', ({ attempt, delayMs }) => {
+      this.restarts += 1;
+      this.metrics.haproxyRestarts.inc();
+      this.logger.warn({ attempt, delayMs }, 'restarting HAProxy');
+    });
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.paths.mapsDir, { recursive: true });
+    await this.ensureStateFile();
+    const ns = this.settings.namespace;
+    this.logger.info({ namespace: namespaceKey(ns), store: this.store.location, stateDir: this.settings.stateDir }, 'agent starting');
+
+    let cache: LastGood | null = null;
+    try {
+      cache = await readLastGood(this.paths.cacheFile, namespaceKey(ns));
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'last-good cache refused');
+      this.status.lastError = (err as Error).message;
+    }
+
+    const first = await this.readStore();
+    if (first) {
+      await this.enqueue(() => this.applyResolution(first.desired, first.problems, 'start'));
+    } else if (cache) {
+      await this.bootFromCache(cache);
+    } else {
+      this.logger.error('store unreadable and no usable last-good cache: HAProxy starts with no gateways until the store answers');
+      await this.enqueue(() => this.applyResolution([], [], 'start'));
+    }
+
+    this.stopWatching = await this.store.watch(ns, (reason) => this.requestSync(reason)).catch((err: unknown) => {
+      this.logger.warn({ err: (err as Error).message }, 'store watch unavailable; polling only');
+      return null;
+    });
+    this.pollTimer = setInterval(() => this.requestSync('poll'), this.settings.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  /** Debounced: bursts of store events become one sync. */
+  requestSync(reason: string): void {
+    if (this.stopped || this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = null;
+      if (this.syncQueued) return;
+      this.syncQueued = true;
+      void this.enqueue(async () => {
+        this.syncQueued = false;
+        const res = await this.readStore();
+        if (res) await this.applyResolution(res.desired, res.problems, 'sync');
+      }).catch((err: unknown) => this.logger.error({ err, reason }, 'sync failed'));
+    }, this.settings.debounceMs);
+  }
+
+  /** Runs one sync now and waits for it (tests, CLI). */
+  async syncNow(): Promise<void> {
+    await this.enqueue(async () => {
+      const res = await this.readStore();
+      if (res) await this.applyResolution(res.desired, res.problems, 'sync');
+    });
+  }
+
+  /** Waits until every queued sync/apply has finished. */
+  async idle(): Promise<void> {
+    let last: Promise<void> | null = null;
+    while (last !== this.chain) {
+      last = this.chain;
+      await last.catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
+    await this.stopWatching?.().catch(() => undefined);
+    await this.idle();
+    await this.cacheChain.catch(() => undefined);
+    await this.store.close().catch(() => undefined);
+    this.runtime.close();
+    await this.haproxy.stop({ mode: this.settings.onExit });
+    this.logger.info({ haproxy: this.settings.onExit }, 'agent stopped');
+  }
+
+  getStatus(): AgentStatus {
+    const problems = [...this.problems];
+    for (const [name, r] of this.haproxyRejected) {
+      if (!problems.some((p) => p.name === name && p.version === r.version)) {
+        const serving = this.book.appliedGateways().find((a) => a.gateway.name === name);
+        problems.push({ name, source: r.source, version: r.version, errors: r.errors, servingVersion: serving?.entry.version ?? null });
+      }
+    }
+    return {
+      ...this.status,
+      haproxy: { running: this.haproxy.isRunning(), pid: this.haproxy.pid ?? null, adopted: this.adopted, restarts: this.restarts },
+      ready: this.isReady(),
+      applied: this.book.appliedEntries().map((e) => ({ name: e.name, version: e.version, source: e.source })),
+      problems,
+      pendingReload: this.reloadTimer !== null,
+    };
+  }
+
+  isReady(): boolean {
+    return this.haproxyStarted && this.haproxy.isRunning() && (this.status.lastApply !== null || this.status.servingFromCache);
+  }
+
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async ensureStateFile(): Promise<void> {
+    // HAProxy warns about an empty or missing state file; a bare version line is a valid empty one.
+    try {
+      await access(this.paths.serverStateFile);
+    } catch {
+      await writeFile(this.paths.serverStateFile, '1\n');
+    }
+  }
+
+  private async readStore(): Promise<{ desired: ResolvedGateway[]; problems: GatewayProblem[] } | null> {
+    try {
+      const snapshot = await this.store.list(this.settings.namespace);
+      this.metrics.syncs.inc({ result: 'ok' });
+      this.metrics.storeUp.set(1);
+      if (!this.status.store.ok) this.logger.info({ store: this.store.location }, 'store readable');
+      this.status.store = { location: this.store.location, ok: true, error: null, lastReadAt: new Date().toISOString() };
+      this.storeErrorLogged = false;
+      const res = this.book.resolve(snapshot);
+      return { desired: res.desired, problems: res.problems };
+    } catch (err) {
+      this.metrics.syncs.inc({ result: 'store_error' });
+      this.metrics.storeUp.set(0);
+      const message = (err as Error).message;
+      this.status.store = { ...this.status.store, ok: false, error: message };
+      // Log the outage once, not on every poll; traffic keeps flowing on the running config.
+      if (!this.storeErrorLogged) this.logger.error({ err: message }, 'store unreadable; keeping the running configuration');
+      this.storeErrorLogged = true;
+      return null;
+    }
+  }
+
+  private async bootFromCache(cache: LastGood): Promise<void> {
+    this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
+    const resolved: ResolvedGateway[] = [];
+    for (const entry of cache.entries) {
+      const parsed = this.book.parse(entry);
+      if (parsed.ok) resolved.push({ entry, gateway: parsed.gateway });
+    }
+    this.book.commit(resolved);
+    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: [], checksum: cache.configChecksum };
+    await this.applier.install(rendered);
+    await this.startHaproxy();
+    // The running slot layout came from an earlier run: the first store read reloads to re-sync it.
+    this.running = null;
+    this.status.servingFromCache = true;
+    this.metrics.servingFromCache.set(1);
+    this.metrics.setConfigChecksum(cache.configChecksum);
+    this.metrics.appliedGateways.set(resolved.length);
+  }
+
+  private async startHaproxy(): Promise<void> {
+    await this.haproxy.start();
+    await this.haproxy.waitReady(30_000);
+    this.haproxyStarted = true;
+  }
+
+  private async applyResolution(desired: ResolvedGateway[], problems: GatewayProblem[], kind: 'start' | 'sync'): Promise<void> {
+    // A version HAProxy refused stays refused until the definition changes.
+    let filtered = desired;
+    for (const d of desired) {
+      const rejected = this.haproxyRejected.get(d.gateway.name);
+      if (!rejected) continue;
+      if (rejected.version === d.entry.version) filtered = this.book.withoutGateway(filtered, d.gateway.name);
+      else this.haproxyRejected.delete(d.gateway.name);
+    }
+    this.problems = problems;
+    this.metrics.invalidGateways.set(new Set([...problems.map((p) => p.source), ...this.haproxyRejected.keys()]).size);
+    this.latestDesired = filtered;
+
+    if (!this.haproxyStarted) {
+      await this.reloadNow(kind);
+      return;
+    }
+    const started = process.hrtime.bigint();
+    const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+    const p = plan(this.running, desiredModel);
+    let needReload = p.reload;
+    if (p.runtime.length > 0 && this.running) {
+      try {
+        await this.applier.applyRuntime(p.runtime);
+        this.running = p.afterRuntime;
+        const rendered = await this.applier.render(this.running);
+        await this.applier.persist(rendered);
+        this.metrics.applies.inc({ kind: 'runtime', result: 'ok' });
+        this.metrics.applyDuration.observe({ kind: 'runtime' }, Number(process.hrtime.bigint() - started) / 1e9);
+        this.logger.info({ ops: p.runtime.length }, 'applied through the runtime API');
+        if (!needReload) this.recordApply('runtime', rendered.checksum, filtered);
+      } catch (err) {
+        this.metrics.applies.inc({ kind: 'runtime', result: 'error' });
+        this.logger.warn({ err: (err as Error).message }, 'runtime apply failed; falling back to a reload');
+        needReload = true;
+      }
+    } else if (!needReload) {
+      // Nothing HAProxy-visible changed (metadata, formatting); the versions still move forward.
+      this.book.commit(filtered);
+      this.metrics.appliedGateways.set(filtered.length);
+      if (this.status.servingFromCache) this.clearCacheFlag();
+    }
+    if (needReload) this.scheduleReload(p.reloadReasons);
+  }
+
+  private scheduleReload(reasons: string[]): void {
+    if (this.reloadTimer) return; // one pending reload picks up the latest desired state
+    const wait = this.lastReloadAt + this.settings.reloadMinIntervalMs - Date.now();
+    this.logger.info({ reasons, inMs: Math.max(0, wait) }, 'reload needed');
+    if (wait <= 0) {
+      void this.enqueue(() => this.reloadNow('reload')).catch(() => undefined);
+      return;
+    }
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = null;
+      void this.enqueue(() => this.reloadNow('reload')).catch(() => undefined);
+    }, wait);
+  }
+
+  private async reloadNow(kind: 'start' | 'sync' | 'reload'): Promise<void> {
+    if (this.stopped && this.haproxyStarted) return;
+    let desired = this.latestDesired ?? [];
+    const started = process.hrtime.bigint();
+    let model: HaproxyModel | null = null;
+    let rendered: RenderedConfig | null = null;
+    for (let attempt = 0; attempt < 8 && !rendered; attempt++) {
+      model = buildHaproxyModel(desired.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+      try {
+        rendered = await this.applier.stage(model);
+      } catch (err) {
+        if (!(err instanceof ConfigRejectedError) || err.culprits.size === 0) {
+          this.metrics.reloadFailures.inc({ stage: 'check' });
+          this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
+          this.status.lastError = (err as Error).message;
+          this.logger.error({ err: (err as Error).message }, 'configuration refused; keeping the running one');
+          return;
+        }
+        for (const [name, messages] of err.culprits) {
+          const d = desired.find((x) => x.gateway.name === name);
+          if (d) this.haproxyRejected.set(name, { version: d.entry.version, source: d.entry.source, errors: messages.map((m) => `${d.entry.source}: haproxy: ${m}`) });
+          this.metrics.gatewayRejections.inc({ reason: 'haproxy' });
+          this.logger.error({ gateway: name, errors: messages }, 'HAProxy refused this gateway; serving its last good version');
+          desired = this.book.withoutGateway(desired, name);
+        }
+      }
+    }
+    if (!rendered || !model) return;
+
+    try {
+      if (!this.haproxyStarted) {
+        await this.applier.install(rendered);
+        await this.startHaproxy();
+        if (this.adopted) await this.applier.installAndReload(rendered, model);
+      } else {
+        const outcome = await this.applier.installAndReload(rendered, model);
+        this.metrics.reloads.inc();
+        this.metrics.reloadDuration.observe(outcome.durationMs / 1000);
+        this.logger.info({ durationMs: outcome.durationMs, worker: outcome.workerPid }, 'HAProxy reloaded');
+      }
+      this.lastReloadAt = Date.now();
+      this.running = model;
+      this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'ok' });
+      this.metrics.applyDuration.observe({ kind: 'reload' }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.recordApply(kind === 'start' ? 'start' : 'reload', rendered.checksum, desired);
+    } catch (err) {
+      this.lastReloadAt = Date.now();
+      this.metrics.reloadFailures.inc({ stage: 'reload' });
+      this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
+      this.status.lastError = (err as Error).message;
+      this.logger.error({ err: (err as Error).message }, 'reload failed; previous configuration restored');
+    }
+  }
+
+  private recordApply(kind: string, checksum: string, applied: ResolvedGateway[]): void {
+    this.book.commit(applied);
+    const at = new Date();
+    this.status.lastApply = { at: at.toISOString(), kind, checksum };
+    this.status.lastError = null;
+    this.metrics.lastApplySuccess.set(at.getTime() / 1000);
+    this.metrics.setConfigChecksum(checksum);
+    this.metrics.appliedGateways.set(applied.length);
+    this.clearCacheFlag();
+    this.writeCache(applied.map((a) => a.entry), checksum);
+  }
+
+  private clearCacheFlag(): void {
+    this.status.servingFromCache = false;
+    this.metrics.servingFromCache.set(0);
+  }
+
+  private cacheChain: Promise<void> = Promise.resolve();
+
+  /** Written off the apply path: a slow disk never delays a traffic change. */
+  private writeCache(entries: StoreEntry[], checksum: string): void {
+    const rendered = this.applier.rendered;
+    if (!rendered) return;
+    this.cacheChain = this.cacheChain
+      .then(() =>
+        writeLastGood(this.paths.cacheFile, {
+          namespace: namespaceKey(this.settings.namespace),
+          entries,
+          config: rendered.config,
+          maps: rendered.maps,
+          configChecksum: checksum,
+        }),
+      )
+      .catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'cannot write the last-good cache'));
+  }
+}
+
+export { CacheError };

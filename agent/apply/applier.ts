@@ -1,0 +1,181 @@
+// Applying to HAProxy. Two paths:
+// - runtime: map swaps and slot changes through the admin socket, then the same state is
+//   written into the config and map files so a later reload or restart keeps it;
+// - reload: stage → `haproxy -c` → atomic rename → dump server state → master `reload` →
+//   confirm in `show proc`; on failure the previous files are restored.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { checkConfig, type Diagnostic } from '../haproxy/config-check.js';
+import type { MasterClient } from '../haproxy/master-client.js';
+import type { RuntimeClient } from '../haproxy/runtime-client.js';
+import { filterServerState } from '../haproxy/state-file.js';
+import type { HaproxyModel } from '../plan/haproxy-model.js';
+import type { RuntimeOp } from '../plan/planner.js';
+import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
+
+export interface ApplierPaths {
+  configFile: string;
+  mapsDir: string;
+  stageDir: string;
+  serverStateFile: string;
+}
+
+export class ConfigRejectedError extends Error {
+  override readonly name = 'ConfigRejectedError';
+  constructor(
+    readonly diagnostics: Diagnostic[],
+    /** Gateways the errors point at (by line or proxy name); empty when they cannot be attributed. */
+    readonly culprits: Map<string, string[]>,
+  ) {
+    const alerts = diagnostics.filter((d) => d.level === 'alert').map((d) => d.message);
+    super(`haproxy -c rejected the configuration: ${alerts.slice(0, 3).join('; ') || 'no message'}`);
+  }
+}
+
+export class Applier {
+  private lastRendered: RenderedConfig | null = null;
+
+  constructor(
+    private readonly opts: {
+      bin: string;
+      paths: ApplierPaths;
+      renderer: ConfigRenderer;
+      renderSettings: RenderSettings;
+      runtime: RuntimeClient;
+      master: MasterClient;
+      logger: Logger;
+      onRuntimeCommands?: (ok: number, failed: number) => void;
+    },
+  ) {}
+
+  get rendered(): RenderedConfig | null {
+    return this.lastRendered;
+  }
+
+  async render(model: HaproxyModel): Promise<RenderedConfig> {
+    return this.opts.renderer.render(model, this.opts.renderSettings);
+  }
+
+  /** Runs runtime operations; throws on the first failure (the caller falls back to a reload). */
+  async applyRuntime(ops: RuntimeOp[]): Promise<void> {
+    const rt = this.opts.runtime;
+    const serverCmds: string[] = [];
+    let maps = 0;
+    try {
+      for (const op of ops) {
+        if (op.kind === 'replace-map') {
+          await rt.replaceMap(op.path, op.entries);
+          maps += 1;
+        } else if (op.kind === 'set-server-addr') {
+          serverCmds.push(`set server ${op.backend}/${op.server} addr ${op.address} port ${op.port}`);
+        } else {
+          serverCmds.push(`set server ${op.backend}/${op.server} state ${op.state}`);
+        }
+      }
+      if (serverCmds.length > 0) await rt.batchOrThrow(serverCmds);
+      this.opts.onRuntimeCommands?.(maps + serverCmds.length, 0);
+    } catch (err) {
+      this.opts.onRuntimeCommands?.(maps, 1);
+      throw err;
+    }
+  }
+
+  /** Writes the running state into the live config and map files (no reload) so reloads and restarts keep it. */
+  async persist(rendered: RenderedConfig): Promise<void> {
+    await this.writeLive(rendered);
+    this.lastRendered = rendered;
+  }
+
+  /** Renders and checks `model` in the stage directory. Throws ConfigRejectedError naming the culprit gateways. */
+  async stage(model: HaproxyModel): Promise<RenderedConfig> {
+    const rendered = await this.render(model);
+    const { stageDir, mapsDir } = this.opts.paths;
+    const stageMaps = join(stageDir, 'maps');
+    await rm(stageDir, { recursive: true, force: true });
+    await mkdir(stageMaps, { recursive: true });
+    // The config names map files by absolute path; check a copy that points at the staged maps.
+    const stagedConfig = rendered.config.split(`${mapsDir}/`).join(`${stageMaps}/`);
+    for (const [path, content] of Object.entries(rendered.maps)) {
+      await writeFileAtomic(path.replace(`${mapsDir}/`, `${stageMaps}/`), content);
+    }
+    const stagedFile = join(stageDir, 'haproxy.cfg');
+    await writeFileAtomic(stagedFile, stagedConfig);
+    const result = await checkConfig(this.opts.bin, stagedFile);
+    if (!result.ok) {
+      const culprits = new Map<string, string[]>();
+      for (const d of result.diagnostics) {
+        if (d.level !== 'alert') continue;
+        let gw: string | null = null;
+        if (d.line !== undefined && d.file === stagedFile) gw = gatewayAtLine(rendered.spans, d.line);
+        if (!gw && d.proxy) {
+          const name = d.proxy.split(':')[0] ?? '';
+          if (model.gateways.some((g) => g.name === name)) gw = name;
+        }
+        if (gw) culprits.set(gw, [...(culprits.get(gw) ?? []), d.message]);
+      }
+      throw new ConfigRejectedError(result.diagnostics, culprits);
+    }
+    return rendered;
+  }
+
+  /** Installs a checked config and reloads; restores the previous files if the reload fails. */
+  async installAndReload(rendered: RenderedConfig, model: HaproxyModel): Promise<{ durationMs: number; workerPid: number }> {
+    const previous = this.lastRendered ?? (await this.readLive());
+    await this.writeLive(rendered);
+    await this.dumpServerState(model);
+    try {
+      const outcome = await this.opts.master.reload({ timeoutMs: 60_000 });
+      this.lastRendered = rendered;
+      return { durationMs: outcome.durationMs, workerPid: outcome.newWorkerPid };
+    } catch (err) {
+      if (previous) await this.writeLive(previous).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Installs a checked config without reloading (first start, before HAProxy runs). */
+  async install(rendered: RenderedConfig): Promise<void> {
+    await this.writeLive(rendered);
+    this.lastRendered = rendered;
+  }
+
+  private async writeLive(rendered: RenderedConfig): Promise<void> {
+    await mkdir(this.opts.paths.mapsDir, { recursive: true });
+    for (const [path, content] of Object.entries(rendered.maps)) await writeFileAtomic(path, content);
+    await writeFileAtomic(this.opts.paths.configFile, rendered.config);
+  }
+
+  private async readLive(): Promise<RenderedConfig | null> {
+    try {
+      const config = await readFile(this.opts.paths.configFile, 'utf8');
+      return { config, maps: {}, spans: [], checksum: '' };
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Keeps health and maintenance state across the reload, but only for servers whose address
+   * and port stay the same: HAProxy applies the state file's port over the config's (notes §3).
+   */
+  private async dumpServerState(model: HaproxyModel): Promise<void> {
+    const wanted = new Map<string, string>();
+    for (const g of model.gateways) {
+      for (const r of g.routes) for (const s of r.slots) if (s.enabled) wanted.set(`${r.backend}/${s.name}`, `${s.address}|${s.port}`);
+    }
+    let text: string;
+    try {
+      text = await this.opts.runtime.showServersState();
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'cannot dump server state before reload; health state starts fresh');
+      text = '1\n';
+    }
+    const kept = filterServerState(text, (row) => {
+      const want = wanted.get(`${row.be_name}/${row.srv_name}`);
+      return want === `${row.srv_addr}|${row.srv_port}` || want === `${row.srv_fqdn}|${row.srv_port}`;
+    });
+    await writeFileAtomic(this.opts.paths.serverStateFile, kept);
+  }
+}

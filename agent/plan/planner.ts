@@ -1,0 +1,111 @@
+// Planning one change: which parts the runtime API applies now, and whether a reload is
+// still needed afterwards. Pure functions over two HAProxy models, so they are unit-tested
+// without HAProxy.
+import { runtimeAddressable, structuralKey, type HaproxyModel, type Slot } from './haproxy-model.js';
+
+export type RuntimeOp =
+  | { kind: 'replace-map'; path: string; entries: Array<[string, string]> }
+  | { kind: 'set-server-addr'; backend: string; server: string; address: string; port: number }
+  | { kind: 'set-server-state'; backend: string; server: string; state: 'ready' | 'maint' };
+
+export interface Plan {
+  /** Changes the runtime API applies to the running HAProxy, in order. */
+  runtime: RuntimeOp[];
+  /** The model HAProxy runs once `runtime` succeeded. */
+  afterRuntime: HaproxyModel;
+  /** Whether the desired model still differs in ways only a reload can apply. */
+  reload: boolean;
+  reloadReasons: string[];
+}
+
+const sameEntries = (a: Array<[string, string]> | undefined, b: Array<[string, string]>): boolean =>
+  a !== undefined && a.length === b.length && a.every(([k, v], i) => b[i]?.[0] === k && b[i]?.[1] === v);
+
+function backendsOf(model: HaproxyModel): Set<string> {
+  return new Set(model.gateways.flatMap((g) => g.routes.map((r) => r.backend)));
+}
+
+function slotOps(backend: string, running: Slot, desired: Slot): { ops: RuntimeOp[]; applied: Slot } | null {
+  const ops: RuntimeOp[] = [];
+  const moved = running.address !== desired.address || running.port !== desired.port;
+  if (moved && desired.enabled) {
+    if (!runtimeAddressable(desired.address)) return null; // DNS names are resolved by HAProxy at load time
+    ops.push({ kind: 'set-server-addr', backend, server: desired.name, address: desired.address, port: desired.port });
+  }
+  if (running.enabled !== desired.enabled) {
+    ops.push({ kind: 'set-server-state', backend, server: desired.name, state: desired.enabled ? 'ready' : 'maint' });
+  }
+  // An emptied slot keeps its old address in the running model: only its state changed.
+  const applied = desired.enabled || !moved ? desired : { ...desired, address: running.address, port: running.port };
+  return { ops, applied };
+}
+
+export function plan(running: HaproxyModel | null, desired: HaproxyModel): Plan {
+  if (!running) {
+    return { runtime: [], afterRuntime: running ?? desired, reload: true, reloadReasons: ['no running configuration'] };
+  }
+  const runtime: RuntimeOp[] = [];
+  const afterMaps: HaproxyModel['maps'] = { ...running.maps };
+  const live = backendsOf(running);
+
+  for (const [path, entries] of Object.entries(desired.maps)) {
+    if (!(path in running.maps) || sameEntries(running.maps[path], entries)) continue;
+    // Never point traffic at a backend the running config does not have yet; the reload will.
+    if (path.endsWith('.weights.map') && !entries.every(([, be]) => live.has(be))) continue;
+    runtime.push({ kind: 'replace-map', path, entries });
+    afterMaps[path] = entries;
+  }
+
+  const desiredGw = new Map(desired.gateways.map((g) => [g.name, g]));
+  const afterGateways = running.gateways.map((rg) => {
+    const dg = desiredGw.get(rg.name);
+    if (!dg) return rg;
+    const desiredRoutes = new Map(dg.routes.map((r) => [r.name, r]));
+    return {
+      ...rg,
+      routes: rg.routes.map((rr) => {
+        const dr = desiredRoutes.get(rr.name);
+        if (!dr) return rr;
+        const slots = rr.slots.map((rs, i) => {
+          const ds = dr.slots[i];
+          if (!ds || ds.name !== rs.name || ds.cookie !== rs.cookie) return rs;
+          if (rs.address === ds.address && rs.port === ds.port && rs.enabled === ds.enabled) return rs;
+          const change = slotOps(rr.backend, rs, ds);
+          if (!change) return rs;
+          runtime.push(...change.ops);
+          return change.applied;
+        });
+        return { ...rr, weight: dr.weight, slots };
+      }),
+    };
+  });
+
+  const afterRuntime: HaproxyModel = { ...running, gateways: afterGateways, maps: afterMaps };
+  const reloadReasons = describeStructuralChange(afterRuntime, desired);
+  return { runtime, afterRuntime, reload: reloadReasons.length > 0, reloadReasons };
+}
+
+/** Short reasons for a reload, for logs and the status endpoint. Empty when none is needed. */
+export function describeStructuralChange(running: HaproxyModel, desired: HaproxyModel): string[] {
+  if (structuralKey(running) === structuralKey(desired) && JSON.stringify(running.maps) === JSON.stringify(desired.maps)) {
+    // Slots holding DNS names can differ only by state here, which the runtime applied.
+    return [];
+  }
+  const reasons: string[] = [];
+  const rNames = new Set(running.gateways.map((g) => g.name));
+  const dNames = new Set(desired.gateways.map((g) => g.name));
+  for (const n of dNames) if (!rNames.has(n)) reasons.push(`gateway ${n} added`);
+  for (const n of rNames) if (!dNames.has(n)) reasons.push(`gateway ${n} removed`);
+  const rByName = new Map(running.gateways.map((g) => [g.name, g]));
+  for (const dg of desired.gateways) {
+    const rg = rByName.get(dg.name);
+    if (!rg) continue;
+    const one = (m: HaproxyModel): string => structuralKey({ ...m, gateways: m.gateways.filter((g) => g.name === dg.name), maps: {} });
+    if (one({ ...running, gateways: [rg] }) !== one({ ...desired, gateways: [dg] })) reasons.push(`gateway ${dg.name} changed structurally`);
+  }
+  if (reasons.length === 0) {
+    if (running.vhostPort !== desired.vhostPort || running.bindAddress !== desired.bindAddress) reasons.push('listener settings changed');
+    else reasons.push('map set changed');
+  }
+  return reasons;
+}

@@ -1,0 +1,140 @@
+// Agent settings: flags override WEIR_* environment variables, which override defaults that
+// work on one machine. Every value is checked here so a typo fails at start with its name.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { Namespace } from './store/store.js';
+
+export interface AgentSettings {
+  store: string;
+  namespace: Namespace;
+  stateDir: string;
+  httpAddr: { host: string; port: number };
+  bindAddress: string;
+  haproxyBin: string;
+  templateDir: string | null;
+  /** Existing master socket to attach to (sidecar); null = the agent runs HAProxy itself. */
+  masterSocket: string | null;
+  onExit: 'stop' | 'keep';
+  reloadMinIntervalMs: number;
+  debounceMs: number;
+  pollIntervalMs: number;
+  vhostPort: number;
+  monitorPort: number;
+  serverSlots: number;
+  hardStopAfter: string;
+  maxReloads: number;
+  maxconn: number | null;
+  logTarget: string | null;
+  agentId: string;
+}
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+export interface SettingSpec {
+  key: keyof AgentSettings;
+  flag: string;
+  env: string;
+  help: string;
+  default: string;
+}
+
+export const SETTINGS: SettingSpec[] = [
+  { key: 'store', flag: 'store', env: 'WEIR_STORE', default: 'file://./var/store', help: 'where gateways are stored: file:///path, vault:<mount>, nats://host:4222' },
+  { key: 'namespace', flag: 'namespace', env: 'WEIR_NAMESPACE', default: 'default/default', help: 'organisation/environment this agent serves' },
+  { key: 'stateDir', flag: 'state-dir', env: 'WEIR_STATE_DIR', default: './var/state', help: 'config, maps, sockets and the last-good cache' },
+  { key: 'httpAddr', flag: 'http-addr', env: 'WEIR_HTTP_ADDR', default: '127.0.0.1:9101', help: 'host:port of /metrics, /healthz, /readyz, /status' },
+  { key: 'bindAddress', flag: 'bind-address', env: 'WEIR_BIND_ADDRESS', default: '0.0.0.0', help: 'address gateway frontends bind to' },
+  { key: 'haproxyBin', flag: 'haproxy-bin', env: 'WEIR_HAPROXY_BIN', default: 'haproxy', help: 'HAProxy 2.6+ binary' },
+  { key: 'templateDir', flag: 'template-dir', env: 'WEIR_TEMPLATE_DIR', default: '', help: 'directory of HAProxy Liquid templates (default: the bundled haproxy-templates/)' },
+  { key: 'masterSocket', flag: 'master-socket', env: 'WEIR_HAPROXY_MASTER_SOCKET', default: '', help: 'attach to an HAProxy master already running with this -S socket (sidecar mode)' },
+  { key: 'onExit', flag: 'haproxy-on-exit', env: 'WEIR_HAPROXY_ON_EXIT', default: 'stop', help: 'on SIGTERM: stop HAProxy, or keep it serving (stop|keep)' },
+  { key: 'reloadMinIntervalMs', flag: 'reload-min-interval', env: 'WEIR_RELOAD_MIN_INTERVAL_MS', default: '2000', help: 'minimum milliseconds between reloads; changes in between are coalesced' },
+  { key: 'debounceMs', flag: 'debounce', env: 'WEIR_DEBOUNCE_MS', default: '10', help: 'milliseconds to wait for more store events before syncing' },
+  { key: 'pollIntervalMs', flag: 'poll-interval', env: 'WEIR_POLL_INTERVAL_MS', default: '5000', help: 'milliseconds between full store reads (watch events come sooner)' },
+  { key: 'vhostPort', flag: 'vhost-port', env: 'WEIR_VHOST_PORT', default: '80', help: 'port of the shared virtual-host frontend; 0 disables it' },
+  { key: 'monitorPort', flag: 'monitor-port', env: 'WEIR_MONITOR_PORT', default: '1988', help: 'port of HAProxy\'s /health monitor frontend; 0 disables it' },
+  { key: 'serverSlots', flag: 'server-slots', env: 'WEIR_SERVER_SLOTS', default: '4', help: 'minimum pre-allocated server slots per route (targets up to this change without reload)' },
+  { key: 'hardStopAfter', flag: 'hard-stop-after', env: 'WEIR_HARD_STOP_AFTER', default: '30s', help: 'HAProxy hard-stop-after: how long old workers may finish connections' },
+  { key: 'maxReloads', flag: 'max-reloads', env: 'WEIR_MWORKER_MAX_RELOADS', default: '50', help: 'HAProxy mworker-max-reloads' },
+  { key: 'maxconn', flag: 'maxconn', env: 'WEIR_MAXCONN', default: '', help: 'HAProxy global maxconn (default: derived by HAProxy from the file-descriptor limit)' },
+  { key: 'logTarget', flag: 'log-target', env: 'WEIR_LOG_TARGET', default: '', help: 'syslog target for traffic logs (host:port), empty = none' },
+  { key: 'agentId', flag: 'agent-id', env: 'WEIR_AGENT_ID', default: '', help: 'agent identity in status and logs (default: hostname)' },
+];
+
+function int(name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) throw new SettingsError(`${name}: "${raw}" is not a whole number`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new SettingsError(`${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+export function parseHostPort(name: string, raw: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(raw.trim());
+  if (!m) throw new SettingsError(`${name}: "${raw}" is not host:port`);
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port: int(name, m[3] ?? '', 0, 65535) };
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function parseNamespace(name: string, raw: string): Namespace {
+  const [org, env, ...rest] = raw.split('/');
+  if (!org || !env || rest.length > 0 || !DNS_LABEL.test(org) || !DNS_LABEL.test(env)) {
+    throw new SettingsError(`${name}: "${raw}" must be <org>/<env>, each a lower-case DNS label`);
+  }
+  return { org, env };
+}
+
+/** Resolves settings from flags (already parsed into a map by flag name), the environment and defaults. */
+export function resolveSettings(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env, hostname = 'agent'): AgentSettings {
+  const raw = (spec: SettingSpec): { value: string; name: string } => {
+    const f = flags[spec.flag];
+    if (f !== undefined) return { value: f, name: `--${spec.flag}` };
+    const e = env[spec.env];
+    if (e !== undefined) return { value: e, name: spec.env };
+    return { value: spec.default, name: spec.env };
+  };
+  const get = (key: keyof AgentSettings): { value: string; name: string } => {
+    const spec = SETTINGS.find((s) => s.key === key);
+    if (!spec) throw new SettingsError(`unknown setting ${key}`);
+    return raw(spec);
+  };
+  const v = (key: keyof AgentSettings): string => get(key).value;
+  const n = (key: keyof AgentSettings, min: number, max: number): number => int(get(key).name, v(key), min, max);
+
+  const bind = v('bindAddress');
+  if (isIP(bind) === 0) throw new SettingsError(`${get('bindAddress').name}: "${bind}" is not an IP address`);
+  const onExit = v('onExit');
+  if (onExit !== 'stop' && onExit !== 'keep') throw new SettingsError(`${get('onExit').name}: "${onExit}" must be stop or keep`);
+  const hardStop = v('hardStopAfter');
+  if (!/^\d+(ms|s|m|h)?$/.test(hardStop)) throw new SettingsError(`${get('hardStopAfter').name}: "${hardStop}" is not a duration like 30s`);
+  const logTarget = v('logTarget');
+  if (logTarget !== '') parseHostPort(get('logTarget').name, logTarget);
+  const agentId = v('agentId') || hostname;
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(agentId)) throw new SettingsError(`${get('agentId').name}: "${agentId}" may use letters, digits, . _ - only`);
+
+  return {
+    store: v('store'),
+    namespace: parseNamespace(get('namespace').name, v('namespace')),
+    stateDir: resolve(v('stateDir')),
+    httpAddr: parseHostPort(get('httpAddr').name, v('httpAddr')),
+    bindAddress: bind,
+    haproxyBin: v('haproxyBin'),
+    templateDir: v('templateDir') ? resolve(v('templateDir')) : null,
+    masterSocket: v('masterSocket') ? v('masterSocket') : null,
+    onExit,
+    reloadMinIntervalMs: n('reloadMinIntervalMs', 0, 3_600_000),
+    debounceMs: n('debounceMs', 0, 60_000),
+    pollIntervalMs: n('pollIntervalMs', 100, 3_600_000),
+    vhostPort: n('vhostPort', 0, 65535),
+    monitorPort: n('monitorPort', 0, 65535),
+    serverSlots: n('serverSlots', 1, 1024),
+    hardStopAfter: hardStop,
+    maxReloads: n('maxReloads', 1, 10_000),
+    maxconn: v('maxconn') === '' ? null : n('maxconn', 1, 10_000_000),
+    logTarget: logTarget || null,
+    agentId,
+  };
+}

@@ -1,0 +1,401 @@
+// The embedded default store: one file per gateway under
+//   <root>/<org>/<env>/gateways/<name>.yaml | .yml | .json
+// Reads never fail because of one bad file (those become `problems`); only a missing or
+// unreadable namespace directory makes the store "unavailable" so the agent keeps serving.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { watch as chokidarWatch } from 'chokidar';
+import { forEachLimited } from './bounded-concurrency.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import {
+  StoreUnavailableError,
+  type GatewayStore,
+  type Namespace,
+  type StopWatching,
+  type StoreEntry,
+  type StoreEntryProblem,
+  type StoreSnapshot,
+} from './store.js';
+import {
+  assertStoreKey,
+  isDnsLabel,
+  VersionConflictError,
+  type DeleteOptions,
+  type GatewayStoreWriter,
+  type PutOptions,
+  type StoreFormat,
+} from './store-writer.js';
+
+/** Files larger than this are reported as problems rather than read (a gateway is a few KiB). */
+export const MAX_GATEWAY_FILE_BYTES = 256 * 1024;
+
+const EXTENSIONS: ReadonlyArray<readonly [string, StoreFormat]> = [
+  ['.yaml', 'yaml'],
+  ['.yml', 'yaml'],
+  ['.json', 'json'],
+];
+
+/** Dotfiles (including our own `.name.xxx.tmp` write temps) and editor leftovers. */
+export const isIgnoredFileName = (f: string): boolean =>
+  f.startsWith('.') || f.endsWith('.swp') || f.endsWith('~') || f.endsWith('.tmp');
+
+export interface FileStoreOptions {
+  logger?: Logger;
+  /** Max files read concurrently during `list` (bounded to stay clear of EMFILE). */
+  readConcurrency?: number;
+}
+
+interface CachedBody {
+  mtimeMs: number;
+  size: number;
+  ino: number;
+  body: string;
+  version: string;
+}
+
+/** Counters so tests (and metrics) can tell cache hits from disk reads without timing. */
+export interface FileStoreCacheStats {
+  hits: number;
+  reads: number;
+  entries: number;
+}
+
+export class FileStore implements GatewayStore, GatewayStoreWriter {
+  readonly kind = 'file' as const;
+  readonly location: string;
+  readonly root: string;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly cache = new Map<string, CachedBody>();
+  private hits = 0;
+  private reads = 0;
+  private readonly watchers = new Set<StopWatching>();
+  /** Serialises writes per gateway so in-process CAS checks and renames do not interleave. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(root: string, opts: FileStoreOptions = {}) {
+    if (!isAbsolute(root)) throw new Error(`file store root must be an absolute path, got ${JSON.stringify(root)}`);
+    this.root = resolve(root);
+    this.location = `file://${this.root}`;
+    this.log = opts.logger ?? silentLogger();
+    this.concurrency = Math.max(1, opts.readConcurrency ?? 32);
+  }
+
+  cacheStats(): FileStoreCacheStats {
+    return { hits: this.hits, reads: this.reads, entries: this.cache.size };
+  }
+
+  gatewaysDir(ns: Namespace): string {
+    assertStoreKey(ns);
+    return join(this.root, ns.org, ns.env, 'gateways');
+  }
+
+  async list(ns: Namespace): Promise<StoreSnapshot> {
+    const dir = this.gatewaysDir(ns);
+    let names: string[];
+    try {
+      const dirents = await readdir(dir, { withFileTypes: true });
+      names = dirents.filter((d) => !d.isDirectory()).map((d) => d.name);
+    } catch (err) {
+      throw await this.unavailable(dir, err);
+    }
+
+    const problems: StoreEntryProblem[] = [];
+    const byName = new Map<string, { path: string; format: StoreFormat }[]>();
+    for (const file of names) {
+      if (isIgnoredFileName(file)) continue;
+      const path = join(dir, file);
+      const ext = EXTENSIONS.find(([e]) => file.endsWith(e));
+      if (!ext) {
+        problems.push({ source: path, message: 'not a gateway file: expected a .yaml, .yml or .json extension' });
+        continue;
+      }
+      const name = file.slice(0, -ext[0].length);
+      if (!isDnsLabel(name)) {
+        problems.push({
+          source: path,
+          message: `gateway name ${JSON.stringify(name)} (from the file name) is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars, no leading/trailing '-'`,
+        });
+        continue;
+      }
+      const group = byName.get(name) ?? [];
+      group.push({ path, format: ext[1] });
+      byName.set(name, group);
+    }
+
+    const todo: { name: string; path: string; format: StoreFormat }[] = [];
+    for (const [name, files] of byName) {
+      if (files.length > 1) {
+        const paths = files.map((f) => f.path).sort();
+        for (const p of paths) {
+          problems.push({ source: p, message: `gateway ${name} is defined by more than one file (${paths.join(', ')}); keep exactly one` });
+        }
+        continue;
+      }
+      const [only] = files;
+      if (only) todo.push({ name, ...only });
+    }
+
+    const entries: StoreEntry[] = [];
+    const seen = new Set<string>();
+    await forEachLimited(todo, this.concurrency, async (f) => {
+      seen.add(f.path);
+      const got = await this.readEntry(f.path);
+      if ('problem' in got) problems.push({ source: f.path, message: got.problem });
+      else entries.push({ name: f.name, source: f.path, format: f.format, body: got.body, version: got.version });
+    });
+    // Forget bodies of files that are gone so the cache tracks the directory, not history.
+    const prefix = dir + sep;
+    for (const key of this.cache.keys()) {
+      if (key.startsWith(prefix) && !seen.has(key)) this.cache.delete(key);
+    }
+    entries.sort((a, b) => a.name.localeCompare(b.name));
+    problems.sort((a, b) => a.source.localeCompare(b.source));
+    return { entries, problems };
+  }
+
+  /** Reads one file through the (path, mtimeMs, size, ino) cache. Never throws. */
+  private async readEntry(path: string): Promise<{ body: string; version: string } | { problem: string }> {
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      return { problem: `cannot stat: ${errText(err)}` };
+    }
+    if (!st.isFile()) return { problem: 'not a regular file' };
+    if (st.size > MAX_GATEWAY_FILE_BYTES) {
+      return { problem: `file is ${st.size} bytes, over the ${MAX_GATEWAY_FILE_BYTES}-byte limit for a gateway definition` };
+    }
+    const cached = this.cache.get(path);
+    if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size && cached.ino === st.ino) {
+      this.hits++;
+      return cached;
+    }
+    try {
+      // fstat on the open handle so the cache key describes exactly the bytes we read.
+      const fh = await open(path, 'r');
+      try {
+        const fst = await fh.stat();
+        if (fst.size > MAX_GATEWAY_FILE_BYTES) {
+          return { problem: `file is ${fst.size} bytes, over the ${MAX_GATEWAY_FILE_BYTES}-byte limit for a gateway definition` };
+        }
+        const buf = await fh.readFile();
+        this.reads++;
+        const body = buf.toString('utf8');
+        const hash = createHash('sha256').update(buf).digest('hex').slice(0, 16);
+        const entry: CachedBody = {
+          mtimeMs: fst.mtimeMs,
+          size: fst.size,
+          ino: fst.ino,
+          body,
+          version: `${fst.mtimeMs}:${fst.size}:${fst.ino}:${hash}`,
+        };
+        this.cache.set(path, entry);
+        return entry;
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      return { problem: `cannot read: ${errText(err)}` };
+    }
+  }
+
+  /** Explains which level of the layout is missing, so operators fix the right thing. */
+  private async unavailable(dir: string, err: unknown): Promise<StoreUnavailableError> {
+    const code = (err as NodeJS.ErrnoException).code;
+    let message = `cannot read ${dir}: ${errText(err)}`;
+    if (code === 'ENOENT') {
+      const rootExists = await stat(this.root).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      message = rootExists
+        ? `namespace directory ${dir} does not exist (create it, even empty, to declare "no gateways")`
+        : `store root ${this.root} does not exist or is not a directory`;
+    }
+    return new StoreUnavailableError(this.location, message, err);
+  }
+
+  async watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching> {
+    const dir = this.gatewaysDir(ns);
+    // Watch from the root's parent down the single chain of directories to `gateways/`, so
+    // deleting and re-creating any level (even the whole root) is seen. Everything off the
+    // chain is ignored, which keeps other namespaces out of the watcher.
+    const base = dirname(this.root);
+    const chain = new Set<string>();
+    for (let p = dir; p !== base && p.length >= base.length; p = dirname(p)) chain.add(p);
+    const ignored = (p: string): boolean => {
+      const abs = resolve(p);
+      if (abs === base || chain.has(abs)) return false;
+      if (dirname(abs) === dir) return isIgnoredFileName(abs.slice(dir.length + 1));
+      return true;
+    };
+    const watcher = chokidarWatch(base, { ignoreInitial: true, ignored, persistent: true });
+    const fire = (event: string) => (path: string) => {
+      this.log.debug({ event, path }, 'file store change');
+      onChange(`${event} ${relative(this.root, path) || '.'}`);
+    };
+    for (const ev of ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const) watcher.on(ev, fire(ev));
+    watcher.on('error', (err) => this.log.warn({ err, dir }, 'file store watcher error'));
+    await new Promise<void>((res) => watcher.once('ready', () => res()));
+    let stopped = false;
+    const stop: StopWatching = async () => {
+      if (stopped) return;
+      stopped = true;
+      this.watchers.delete(stop);
+      await watcher.close();
+    };
+    this.watchers.add(stop);
+    return stop;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.watchers].map((s) => s()));
+    this.cache.clear();
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /** The existing files for a gateway name (normally zero or one). */
+  private async filesFor(ns: Namespace, name: string): Promise<{ path: string; format: StoreFormat }[]> {
+    const dir = this.gatewaysDir(ns);
+    const out: { path: string; format: StoreFormat }[] = [];
+    for (const [ext, format] of EXTENSIONS) {
+      const path = join(dir, name + ext);
+      const exists = await stat(path).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (exists) out.push({ path, format });
+    }
+    return out;
+  }
+
+  async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
+    assertStoreKey(ns, name);
+    const files = await this.filesFor(ns, name);
+    if (files.length === 0) return null;
+    if (files.length > 1) {
+      throw new Error(`gateway ${name} in ${ns.org}/${ns.env} is defined by more than one file (${files.map((f) => f.path).join(', ')}); keep exactly one`);
+    }
+    const [f] = files as [{ path: string; format: StoreFormat }];
+    const got = await this.readEntry(f.path);
+    if ('problem' in got) {
+      if (got.problem.startsWith('cannot stat')) return null; // deleted between stat and read
+      throw new Error(`cannot read gateway ${f.path}: ${got.problem}`);
+    }
+    return { name, source: f.path, format: f.format, body: got.body, version: got.version };
+  }
+
+  async put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    assertStoreKey(ns, name);
+    const dir = this.gatewaysDir(ns);
+    return this.locked(join(dir, name), async () => {
+      const current = await this.get(ns, name);
+      checkVersion(join(dir, name), opts.ifVersion, current?.version ?? null);
+      // Keep `.yml` if that is what the user already has; otherwise the canonical extension.
+      const ext = format === 'json' ? '.json' : current?.source.endsWith('.yml') ? '.yml' : '.yaml';
+      const target = join(dir, name + ext);
+      await mkdir(dir, { recursive: true });
+      const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+      try {
+        const fh = await open(tmp, 'wx', 0o644);
+        try {
+          await fh.writeFile(body, 'utf8');
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, target);
+      } catch (err) {
+        await unlink(tmp).catch(() => undefined);
+        throw new Error(`cannot write gateway ${target}: ${errText(err)}`, { cause: err });
+      }
+      await fsyncDir(dir);
+      // A format change leaves the old file behind; remove it so the name maps to one file.
+      for (const f of await this.filesFor(ns, name)) if (f.path !== target) await unlink(f.path).catch(() => undefined);
+      const got = await this.readEntry(target);
+      if ('problem' in got) throw new Error(`wrote gateway ${target} but cannot read it back: ${got.problem}`);
+      return { version: got.version };
+    });
+  }
+
+  async delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    assertStoreKey(ns, name);
+    const dir = this.gatewaysDir(ns);
+    return this.locked(join(dir, name), async () => {
+      const files = await this.filesFor(ns, name);
+      if (opts.ifVersion !== undefined) {
+        const current = files.length === 1 ? await this.get(ns, name) : null;
+        checkVersion(join(dir, name), opts.ifVersion, current?.version ?? null);
+      }
+      let removed = false;
+      for (const f of files) {
+        try {
+          await unlink(f.path);
+          removed = true;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot delete gateway ${f.path}: ${errText(err)}`, { cause: err });
+        }
+        this.cache.delete(f.path);
+      }
+      if (removed) await fsyncDir(dir);
+      return removed;
+    });
+  }
+
+  async listNamespaces(): Promise<Namespace[]> {
+    const out: Namespace[] = [];
+    const subdirs = async (p: string): Promise<string[]> =>
+      (await readdir(p, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory() && isDnsLabel(d.name)).map((d) => d.name);
+    for (const org of await subdirs(this.root)) {
+      for (const env of await subdirs(join(this.root, org))) {
+        const hasGateways = await stat(join(this.root, org, env, 'gateways')).then(
+          (s) => s.isDirectory(),
+          () => false,
+        );
+        if (hasGateways) out.push({ org, env });
+      }
+    }
+    return out;
+  }
+
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+function checkVersion(key: string, want: string | null | undefined, have: string | null): void {
+  if (want === undefined) return;
+  if (want !== have) throw new VersionConflictError(key, want, have);
+}
+
+/** Makes the rename durable; some filesystems refuse to fsync a directory, which is fine. */
+async function fsyncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+const errText = (err: unknown): string => {
+  const e = err as NodeJS.ErrnoException;
+  return e && typeof e === 'object' && 'message' in e ? (e.code ? `${e.code}: ${e.message}` : String(e.message)) : String(err);
+};

@@ -1,0 +1,55 @@
+import { Agent } from '../agent/agent.js';
+import { startHttpServer } from '../agent/http-server.js';
+import { createLogger, type Logger } from '../agent/log.js';
+import { resolveSettings, type AgentSettings } from '../agent/settings.js';
+import { openStore } from '../agent/store/open-store.js';
+
+export interface RunningAgent {
+  agent: Agent;
+  httpPort: number;
+  stop: () => Promise<void>;
+}
+
+/** Starts an agent with its HTTP endpoints; used by `weir agent` and `weir up`. */
+export async function launchAgent(settings: AgentSettings, logger: Logger): Promise<RunningAgent> {
+  const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }) });
+  const agent = new Agent(settings, store, logger);
+  await agent.start();
+  const http = await startHttpServer(agent, settings.httpAddr, logger);
+  return {
+    agent,
+    httpPort: http.port,
+    stop: async () => {
+      await http.close();
+      await agent.stop();
+    },
+  };
+}
+
+/** Stops cleanly on SIGTERM/SIGINT; a second signal exits at once. */
+export function onShutdown(logger: Logger, stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', handler);
+    process.on('SIGINT', handler);
+  });
+}
+
+export async function runAgentCommand(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, host: string): Promise<number> {
+  const settings = resolveSettings(flags, env, host);
+  const logger = createLogger({ name: 'weir-agent' }).child({ agent: settings.agentId, namespace: `${settings.namespace.org}/${settings.namespace.env}` });
+  const running = await launchAgent(settings, logger);
+  return onShutdown(logger, running.stop);
+}

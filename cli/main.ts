@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `weir`: the agent, offline validation and rendering, and the all-in-one `weir up`.
+import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { runAgentCommand } from './agent-command.js';
+import { runValidate, runRender } from './offline-commands.js';
+import { runUp } from './up-command.js';
+import { SETTINGS } from '../agent/settings.js';
+
+const USAGE = `weir — gateway data plane for HAProxy
+
+Usage:
+  weir agent [flags]            run the agent (flags or WEIR_* environment variables, below)
+  weir validate <file>...       validate gateway definitions (YAML or JSON); exit 1 on errors
+  weir render <dir|file>...     print the HAProxy configuration those gateways render to
+  weir up                       all-in-one demo: agent + embedded file store under ./var
+  weir help                     this text
+
+Agent settings (flag, environment variable, default):
+${SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.default === '' ? '(none)' : s.default}\n      ${s.help}`).join('\n')}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'agent':
+      return runAgentCommand(parseFlags(rest).flags, process.env, hostname());
+    case 'validate':
+      return runValidate(rest);
+    case 'render': {
+      const { flags, positionals } = parseFlags(rest);
+      return runRender(positionals, flags);
+    }
+    case 'up':
+      return runUp(parseFlags(rest).flags);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`weir: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+/** Accepts every agent setting as --flag value or --flag=value; unknown flags are errors. */
+function parseFlags(args: string[]): { flags: Record<string, string | undefined>; positionals: string[] } {
+  const options = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  const { values, positionals } = parseArgs({ args, options: { ...options, maps: { type: 'string' } }, allowPositionals: true, strict: true });
+  return { flags: values as Record<string, string | undefined>, positionals };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`weir: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
