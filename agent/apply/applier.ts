@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { checkConfig, type Diagnostic } from '../haproxy/config-check.js';
 import type { MasterClient } from '../haproxy/master-client.js';
 import type { RuntimeClient } from '../haproxy/runtime-client.js';
-import { filterServerState } from '../haproxy/state-file.js';
+import { parseServerState, serializeServerState } from '../haproxy/state-file.js';
 import type { HaproxyModel } from '../plan/haproxy-model.js';
 import type { RuntimeOp } from '../plan/planner.js';
 import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
@@ -70,8 +70,10 @@ export class Applier {
           maps += 1;
         } else if (op.kind === 'set-server-addr') {
           serverCmds.push(`set server ${op.backend}/${op.server} addr ${op.address} port ${op.port}`);
-        } else {
+        } else if (op.kind === 'set-server-state') {
           serverCmds.push(`set server ${op.backend}/${op.server} state ${op.state}`);
+        } else {
+          serverCmds.push(`set server ${op.backend}/${op.server} health up`);
         }
       }
       if (serverCmds.length > 0) await rt.batchOrThrow(serverCmds);
@@ -127,9 +129,12 @@ export class Applier {
     await this.dumpServerState(model);
     try {
       const outcome = await this.opts.master.reload({ timeoutMs: 60_000 });
+      // Old workers keep serving existing connections, our CLI connection included: reconnect to the new one.
+      this.opts.runtime.close();
       this.lastRendered = rendered;
       return { durationMs: outcome.durationMs, workerPid: outcome.newWorkerPid };
     } catch (err) {
+      this.opts.runtime.close();
       if (previous) await this.writeLive(previous).catch(() => undefined);
       throw err;
     }
@@ -172,10 +177,20 @@ export class Applier {
       this.opts.logger.warn({ err }, 'cannot dump server state before reload; health state starts fresh');
       text = '1\n';
     }
-    const kept = filterServerState(text, (row) => {
-      const want = wanted.get(`${row.be_name}/${row.srv_name}`);
-      return want === `${row.srv_addr}|${row.srv_port}` || want === `${row.srv_fqdn}|${row.srv_port}`;
-    });
-    await writeFileAtomic(this.opts.paths.serverStateFile, kept);
+    let state;
+    try {
+      state = parseServerState(text);
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message }, 'unreadable server state; health state starts fresh');
+      state = parseServerState('1\n');
+    }
+    const rows = state.rows
+      .filter((row) => {
+        const want = wanted.get(`${row.be_name}/${row.srv_name}`);
+        return want === `${row.srv_addr}|${row.srv_port}` || want === `${row.srv_fqdn}|${row.srv_port}`;
+      })
+      // Only health state carries over: the new config decides which slots are enabled.
+      .map((row) => ({ ...row, srv_admin_state: '0' }));
+    await writeFileAtomic(this.opts.paths.serverStateFile, serializeServerState({ ...state, rows }));
   }
 }

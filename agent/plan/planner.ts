@@ -6,7 +6,9 @@ import { runtimeAddressable, structuralKey, type HaproxyModel, type Slot } from 
 export type RuntimeOp =
   | { kind: 'replace-map'; path: string; entries: Array<[string, string]> }
   | { kind: 'set-server-addr'; backend: string; server: string; address: string; port: number }
-  | { kind: 'set-server-state'; backend: string; server: string; state: 'ready' | 'maint' };
+  | { kind: 'set-server-state'; backend: string; server: string; state: 'ready' | 'maint' }
+  /** A slot leaving maintenance keeps its old check result (often DOWN); start it UP like a freshly loaded server, checks correct it. */
+  | { kind: 'set-server-health-up'; backend: string; server: string };
 
 export interface Plan {
   /** Changes the runtime API applies to the running HAProxy, in order. */
@@ -34,6 +36,9 @@ function slotOps(backend: string, running: Slot, desired: Slot): { ops: RuntimeO
   }
   if (running.enabled !== desired.enabled) {
     ops.push({ kind: 'set-server-state', backend, server: desired.name, state: desired.enabled ? 'ready' : 'maint' });
+    if (desired.enabled) ops.push({ kind: 'set-server-health-up', backend, server: desired.name });
+  } else if (moved && desired.enabled) {
+    ops.push({ kind: 'set-server-health-up', backend, server: desired.name });
   }
   // An emptied slot keeps its old address in the running model: only its state changed.
   const applied = desired.enabled || !moved ? desired : { ...desired, address: running.address, port: running.port };
@@ -80,6 +85,9 @@ export function plan(running: HaproxyModel | null, desired: HaproxyModel): Plan 
     };
   });
 
+  // Bring new targets up before taking old ones down, so a route is never left empty mid-change.
+  const isDisable = (op: RuntimeOp): boolean => op.kind === 'set-server-state' && op.state === 'maint';
+  runtime.sort((a, b) => Number(isDisable(a)) - Number(isDisable(b)));
   const afterRuntime: HaproxyModel = { ...running, gateways: afterGateways, maps: afterMaps };
   const reloadReasons = describeStructuralChange(afterRuntime, desired);
   return { runtime, afterRuntime, reload: reloadReasons.length > 0, reloadReasons };

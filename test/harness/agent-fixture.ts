@@ -5,7 +5,7 @@ import { Agent, type AgentStatus } from '../../agent/agent.js';
 import { silentLogger, createLogger } from '../../agent/log.js';
 import { resolveSettings, type AgentSettings } from '../../agent/settings.js';
 import { FileStore } from '../../agent/store/file-store.js';
-import { MasterClient } from '../../agent/haproxy/master-client.js';
+import { MasterClient, type ProcInfo } from '../../agent/haproxy/master-client.js';
 import { haproxyBin } from './haproxy-bin.js';
 import { freePorts } from './ports.js';
 import { tempDir, waitFor } from './tmp.js';
@@ -29,6 +29,15 @@ export interface AgentFixture {
   restart: (overrides?: Record<string, string>) => Promise<void>;
   stop: () => Promise<void>;
   cleanup: () => Promise<void>;
+}
+
+async function showProc(stateDir: string): Promise<ProcInfo> {
+  const m = new MasterClient({ socket: join(stateDir, 'master.sock') });
+  try {
+    return await m.showProc();
+  } finally {
+    m.close();
+  }
 }
 
 export async function startAgent(opts: { env?: Record<string, string>; files?: Record<string, string>; dir?: string } = {}): Promise<AgentFixture> {
@@ -82,22 +91,9 @@ export async function startAgent(opts: { env?: Record<string, string>; files?: R
     },
     status: () => fx.agent.getStatus(),
     waitStatus: (pred, what, timeoutMs = 15_000) => waitFor(() => { const s = fx.agent.getStatus(); return pred(s) ? s : null; }, { what, timeoutMs }).then((s) => s as AgentStatus),
-    workerPids: async () => {
-      const m = new MasterClient({ socket: join(stateDir, 'master.sock') });
-      try {
-        return (await m.showProc()).workers.map((w) => w.pid);
-      } finally {
-        m.close();
-      }
-    },
-    reloads: async () => {
-      const m = new MasterClient({ socket: join(stateDir, 'master.sock') });
-      try {
-        return (await m.showProc()).master.reloads;
-      } finally {
-        m.close();
-      }
-    },
+    // The master socket is briefly unreachable while the master re-executes on reload: retry.
+    workerPids: () => waitFor(() => showProc(stateDir), { what: 'master CLI', timeoutMs: 10_000 }).then((p) => p.workers.map((w) => w.pid)),
+    reloads: () => waitFor(() => showProc(stateDir), { what: 'master CLI', timeoutMs: 10_000 }).then((p) => p.master.reloads),
     restart: async (overrides = {}) => {
       await fx.agent.stop();
       settings = resolveSettings({}, { ...env, ...overrides }, 'test-agent');

@@ -1,0 +1,93 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ParseFailureReason, TrafficRecord } from './log-record.js';
+
+/** Label value for any gateway/route not in the applied set: keeps cardinality bounded by configuration. */
+export const OTHER = 'other';
+
+export type DropReason = 'spool_full' | 'spool_error' | 'rejected' | 'queue_full' | 'closed';
+
+export interface TelemetryMetricsOptions {
+  registry?: Registry;
+  /** Request latencies in seconds; default spans 1 ms .. 30 s. */
+  responseTimeBuckets?: number[];
+}
+
+const codeClass = (status: number): string => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other');
+
+export class TelemetryMetrics {
+  readonly registry: Registry;
+  private known = new Map<string, Set<string>>();
+  private readonly requests: Counter<'gateway' | 'route' | 'code_class'>;
+  private readonly responseTime: Histogram<'gateway' | 'route' | 'phase'>;
+  private readonly bytes: Counter<'gateway' | 'route' | 'direction'>;
+  readonly linesReceived: Counter;
+  readonly linesParsed: Counter;
+  private readonly linesFailed: Counter<'reason'>;
+  readonly recordsShipped: Counter;
+  readonly recordsSpooled: Counter;
+  private readonly recordsDropped: Counter<'reason'>;
+  readonly bulkDuration: Histogram<'outcome'>;
+  readonly queueDepth: Gauge;
+  readonly spoolBytes: Gauge;
+
+  constructor(opts: TelemetryMetricsOptions = {}) {
+    const registers = [(this.registry = opts.registry ?? new Registry())];
+    this.requests = new Counter({ name: 'weir_http_requests_total', help: 'HTTP requests seen in HAProxy logs', labelNames: ['gateway', 'route', 'code_class'], registers });
+    this.responseTime = new Histogram({
+      name: 'weir_http_response_time_seconds',
+      help: 'HAProxy request timings from logs: phase="total" is Tt, phase="active" is Ta',
+      labelNames: ['gateway', 'route', 'phase'],
+      buckets: opts.responseTimeBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.bytes = new Counter({ name: 'weir_traffic_bytes_total', help: 'Bytes through gateways (direction in = from client, out = to client)', labelNames: ['gateway', 'route', 'direction'], registers });
+    this.linesReceived = new Counter({ name: 'weir_log_lines_received_total', help: 'HAProxy log lines received', registers });
+    this.linesParsed = new Counter({ name: 'weir_log_lines_parsed_total', help: 'HAProxy log lines parsed into records', registers });
+    this.linesFailed = new Counter({ name: 'weir_log_lines_failed_total', help: 'HAProxy log lines that failed to parse', labelNames: ['reason'], registers });
+    this.recordsShipped = new Counter({ name: 'weir_log_records_shipped_total', help: 'Records acknowledged by Elasticsearch (including 409 already-indexed)', registers });
+    this.recordsSpooled = new Counter({ name: 'weir_log_records_spooled_total', help: 'Records written to the disk spool', registers });
+    this.recordsDropped = new Counter({ name: 'weir_log_records_dropped_total', help: 'Records lost (spool bound, permanent ES rejection, full queue)', labelNames: ['reason'], registers });
+    this.bulkDuration = new Histogram({
+      name: 'weir_elasticsearch_bulk_duration_seconds',
+      help: 'Elasticsearch bulk request duration',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.queueDepth = new Gauge({ name: 'weir_log_queue_depth', help: 'Records in the in-memory shipping queue', registers });
+    this.spoolBytes = new Gauge({ name: 'weir_log_spool_bytes', help: 'Bytes in the disk spool', registers });
+  }
+
+  /** The applied gateways and their routes; anything else is labelled `other`. Call on every apply. */
+  setKnown(gateways: Iterable<{ gateway: string; routes: Iterable<string> }>): void {
+    const next = new Map<string, Set<string>>();
+    for (const g of gateways) next.set(g.gateway, new Set(g.routes));
+    this.known = next;
+  }
+
+  labelsFor(record: TrafficRecord): { gateway: string; route: string } {
+    const gwName = record.gateway ?? record.frontend;
+    const routes = this.known.get(gwName);
+    if (!routes) return { gateway: OTHER, route: OTHER };
+    return { gateway: gwName, route: record.route !== null && routes.has(record.route) ? record.route : OTHER };
+  }
+
+  observe(record: TrafficRecord): void {
+    const l = this.labelsFor(record);
+    if (record.mode === 'http') {
+      this.requests.inc({ ...l, code_class: codeClass(record.status) });
+      if (record.timings.Tt >= 0) this.responseTime.observe({ ...l, phase: 'total' }, record.timings.Tt / 1000);
+      if (record.timings.Ta >= 0) this.responseTime.observe({ ...l, phase: 'active' }, record.timings.Ta / 1000);
+    }
+    if (record.bytesIn > 0) this.bytes.inc({ ...l, direction: 'in' }, record.bytesIn);
+    if (record.bytesOut > 0) this.bytes.inc({ ...l, direction: 'out' }, record.bytesOut);
+  }
+
+  parseFailed(reason: ParseFailureReason): void {
+    this.linesFailed.inc({ reason });
+  }
+
+  dropped(reason: DropReason, n = 1): void {
+    if (n > 0) this.recordsDropped.inc({ reason }, n);
+  }
+}

@@ -1,0 +1,390 @@
+// The condition language: Vamp's DSL (`user-agent = Firefox and has cookie beta`) and raw
+// HAProxy ACLs (`< path_beg /api >`), compiled to disjunctive normal form because an HAProxy
+// `if` cannot nest parentheses: `use_backend b if a !b or c` is all it can say.
+import type { AclLiteral, CompiledCondition } from './gateway.js';
+import { checkQuotedValue, checkRawAcl, COOKIE_NAME, HEADER_NAME } from './acl-text.js';
+
+export const MAX_CONDITION_LENGTH = 4096;
+export const MAX_CLAUSES = 64;
+export const MAX_LITERALS_PER_CLAUSE = 32;
+const MAX_DEPTH = 32;
+
+export type ConditionAst =
+  | { kind: 'const'; value: boolean }
+  | { kind: 'literal'; acl: string }
+  | { kind: 'not'; operand: ConditionAst }
+  | { kind: 'and' | 'or'; operands: ConditionAst[] };
+
+export type CompileResult = { ok: true; condition: CompiledCondition } | { ok: false; message: string };
+
+class ConditionSyntaxError extends Error {}
+
+type Token =
+  | { kind: 'and' | 'or' | 'not' | 'lparen' | 'rparen' | 'eof'; text: string; col: number }
+  | { kind: 'word'; text: string; col: number }
+  | { kind: 'raw'; text: string; col: number };
+
+const WORD_CHAR = /[A-Za-z0-9_.:-]/;
+
+/**
+ * Tokenizer with two modes: `next()` for the expression level and `readValue()` after a
+ * comparison, where an unquoted value runs to the next operator or parenthesis.
+ */
+class Lexer {
+  pos = 0;
+  constructor(readonly src: string) {}
+
+  private fail(message: string, col: number): never {
+    throw new ConditionSyntaxError(`${message} at column ${col}`);
+  }
+
+  private skipSpace(): void {
+    while (this.pos < this.src.length && this.src[this.pos] === ' ') this.pos++;
+  }
+
+  peek(): Token {
+    const save = this.pos;
+    const t = this.next();
+    this.pos = save;
+    return t;
+  }
+
+  next(): Token {
+    this.skipSpace();
+    const col = this.pos + 1;
+    const s = this.src;
+    if (this.pos >= s.length) return { kind: 'eof', text: 'end of condition', col };
+    const c = s[this.pos] as string;
+    const two = s.slice(this.pos, this.pos + 2);
+    if (two === '&&' || two === '||') {
+      this.pos += 2;
+      return { kind: two === '&&' ? 'and' : 'or', text: two, col };
+    }
+    if (c === '&' || c === '|') {
+      this.pos++;
+      return { kind: c === '&' ? 'and' : 'or', text: c, col };
+    }
+    if (c === '(' || c === ')') {
+      this.pos++;
+      return { kind: c === '(' ? 'lparen' : 'rparen', text: c, col };
+    }
+    if (two === '!=' || two === '==') {
+      this.pos += 2;
+      return { kind: 'word', text: two, col };
+    }
+    if (c === '!') {
+      this.pos++;
+      return { kind: 'not', text: c, col };
+    }
+    if (c === '=') {
+      this.pos++;
+      return { kind: 'word', text: c, col };
+    }
+    if (c === '<') return this.readRaw(col);
+    if (WORD_CHAR.test(c)) {
+      const start = this.pos;
+      while (this.pos < s.length && WORD_CHAR.test(s[this.pos] as string)) this.pos++;
+      const text = s.slice(start, this.pos);
+      const lower = text.toLowerCase();
+      if (lower === 'and' || lower === 'or' || lower === 'not') return { kind: lower, text, col };
+      return { kind: 'word', text, col };
+    }
+    this.fail(`unexpected ${JSON.stringify(c)}`, col);
+  }
+
+  /** `< raw acl >`: ends at the first `>` outside quotes (HAProxy quoting: `\` escapes outside single quotes). */
+  private readRaw(col: number): Token {
+    const s = this.src;
+    let quote = '';
+    for (let i = this.pos + 1; i < s.length; i++) {
+      const c = s[i] as string;
+      if (c === '\\' && quote !== "'") i++;
+      else if (quote !== '') {
+        if (c === quote) quote = '';
+      } else if (c === "'" || c === '"') quote = c;
+      else if (c === '>') {
+        const text = s.slice(this.pos + 1, i).trim();
+        this.pos = i + 1;
+        const problem = checkRawAcl(text);
+        if (problem) this.fail(problem, col);
+        return { kind: 'raw', text, col };
+      }
+    }
+    // No closing `>` outside quotes: report what is wrong with the text up to the last `>`.
+    const last = s.lastIndexOf('>');
+    if (last > this.pos) {
+      const problem = checkRawAcl(s.slice(this.pos + 1, last).trim());
+      if (problem) this.fail(problem, col);
+    }
+    this.fail('unterminated raw ACL: "<" without a closing ">"', col);
+  }
+
+  /** A value after `=`, `has`, ...: quoted, or unquoted up to the next operator/parenthesis. */
+  readValue(): { text: string; col: number } {
+    this.skipSpace();
+    const s = this.src;
+    const col = this.pos + 1;
+    const q = s[this.pos];
+    if (q === "'" || q === '"') {
+      const end = s.indexOf(q, this.pos + 1);
+      if (end < 0) this.fail(`unterminated quoted value`, col);
+      const text = s.slice(this.pos + 1, end);
+      this.pos = end + 1;
+      return { text, col };
+    }
+    let end = this.pos;
+    while (end < s.length) {
+      const c = s[end] as string;
+      if (c === '&' || c === '|' || c === '(' || c === ')') break;
+      // `and` / `or` end the value only as whole words.
+      if (c === ' ') {
+        const m = /^ +(and|or)(?=[ (!<]|$)/i.exec(s.slice(end));
+        if (m) break;
+      }
+      end++;
+    }
+    const text = s.slice(this.pos, end).trim();
+    if (text === '') this.fail('missing value', col);
+    this.pos = end;
+    return { text, col };
+  }
+}
+
+function describe(t: Token): string {
+  return t.kind === 'eof' ? 'end of condition' : JSON.stringify(t.text.length > 40 ? `${t.text.slice(0, 40)}…` : t.text);
+}
+
+class Parser {
+  private depth = 0;
+  constructor(private readonly lx: Lexer) {}
+
+  private unexpected(t: Token, expected?: string): never {
+    throw new ConditionSyntaxError(`unexpected ${describe(t)} at column ${t.col}${expected ? `, expected ${expected}` : ''}`);
+  }
+
+  parse(): ConditionAst {
+    const ast = this.parseOr();
+    const t = this.lx.next();
+    if (t.kind !== 'eof') this.unexpected(t, t.kind === 'rparen' ? undefined : '"and", "or" or the end of the condition');
+    return ast;
+  }
+
+  private enter(t: Token): void {
+    if (++this.depth > MAX_DEPTH) throw new ConditionSyntaxError(`the condition nests deeper than ${MAX_DEPTH} levels at column ${t.col}`);
+  }
+
+  private parseOr(): ConditionAst {
+    const operands = [this.parseAnd()];
+    while (this.lx.peek().kind === 'or') {
+      this.lx.next();
+      operands.push(this.parseAnd());
+    }
+    return operands.length === 1 ? (operands[0] as ConditionAst) : { kind: 'or', operands };
+  }
+
+  private parseAnd(): ConditionAst {
+    const operands = [this.parseUnary()];
+    while (this.lx.peek().kind === 'and') {
+      this.lx.next();
+      operands.push(this.parseUnary());
+    }
+    return operands.length === 1 ? (operands[0] as ConditionAst) : { kind: 'and', operands };
+  }
+
+  private parseUnary(): ConditionAst {
+    const t = this.lx.peek();
+    if (t.kind === 'not') {
+      this.lx.next();
+      this.enter(t);
+      const operand = this.parseUnary();
+      this.depth--;
+      return { kind: 'not', operand };
+    }
+    return this.parsePrimary();
+  }
+
+  private parsePrimary(): ConditionAst {
+    const t = this.lx.next();
+    switch (t.kind) {
+      case 'lparen': {
+        this.enter(t);
+        const inner = this.parseOr();
+        this.depth--;
+        const close = this.lx.next();
+        if (close.kind !== 'rparen') this.unexpected(close, '")"');
+        return inner;
+      }
+      case 'raw':
+        return { kind: 'literal', acl: t.text };
+      case 'word':
+        return this.parseTerm(t);
+      default:
+        this.unexpected(t, 'a condition');
+    }
+  }
+
+  private expectWord(what: string): Token {
+    const t = this.lx.next();
+    if (t.kind !== 'word') this.unexpected(t, what);
+    return t;
+  }
+
+  /** The value as an ACL pattern: single-quoted, after `--` when it starts with "-" (HAProxy would take it for a flag, quotes or not). */
+  private value(): string {
+    const v = this.lx.readValue();
+    const problem = checkQuotedValue(v.text);
+    if (problem) throw new ConditionSyntaxError(`${problem} at column ${v.col}`);
+    return `${v.text.startsWith('-') ? '-- ' : ''}'${v.text}'`;
+  }
+
+  private name(kind: 'cookie' | 'header'): string {
+    // A header may be called "and", "or" or "not": here they are names, not operators.
+    const t = this.lx.next();
+    if (t.kind !== 'word' && t.kind !== 'and' && t.kind !== 'or' && t.kind !== 'not') this.unexpected(t, `a ${kind} name`);
+    const re = kind === 'cookie' ? COOKIE_NAME : HEADER_NAME;
+    if (!re.test(t.text)) {
+      const allowed = kind === 'cookie' ? 'letters, digits, "_", "-" and "."' : 'letters, digits, "_" and "-"';
+      throw new ConditionSyntaxError(`invalid ${kind} name ${describe(t)} at column ${t.col}: use ${allowed}, at most 128 characters`);
+    }
+    return t.text;
+  }
+
+  private comparison(): boolean {
+    const op = this.lx.next();
+    if (op.kind === 'word' && (op.text === '=' || op.text === '==')) return false;
+    if (op.kind === 'word' && op.text === '!=') return true;
+    this.unexpected(op, '"=", "==" or "!="');
+  }
+
+  private parseTerm(t: Token): ConditionAst {
+    const kw = t.text.toLowerCase();
+    const maybeNot = (negate: boolean, ast: ConditionAst): ConditionAst => (negate ? { kind: 'not', operand: ast } : ast);
+    switch (kw) {
+      case 'true':
+      case 'false':
+        return { kind: 'const', value: kw === 'true' };
+      case 'user-agent': {
+        const negate = this.comparison();
+        return maybeNot(negate, { kind: 'literal', acl: `req.fhdr(User-Agent) -m sub ${this.value()}` });
+      }
+      case 'host': {
+        const negate = this.comparison();
+        return maybeNot(negate, { kind: 'literal', acl: `req.hdr(host),field(1,:) -i ${this.value()}` });
+      }
+      case 'has':
+      case 'misses': {
+        const what = this.expectWord('"cookie" or "header"');
+        const w = what.text.toLowerCase();
+        if (w !== 'cookie' && w !== 'header') this.unexpected(what, '"cookie" or "header"');
+        const n = this.name(w);
+        const acl = w === 'cookie' ? `req.cook(${n}) -m found` : `req.hdr_cnt(${n}) gt 0`;
+        return maybeNot(kw === 'misses', { kind: 'literal', acl });
+      }
+      case 'cookie':
+      case 'header': {
+        const n = this.name(kw);
+        const op = this.expectWord('"has" or "misses"');
+        const o = op.text.toLowerCase();
+        if (o !== 'has' && o !== 'misses') this.unexpected(op, '"has" or "misses"');
+        const fetch = kw === 'cookie' ? `req.cook(${n})` : `req.fhdr(${n})`;
+        return maybeNot(o === 'misses', { kind: 'literal', acl: `${fetch} -m sub ${this.value()}` });
+      }
+      default:
+        this.unexpected(t, 'a condition ("user-agent", "host", "has", "misses", "cookie", "header", "true", "false", "<...>")');
+    }
+  }
+}
+
+/** Parses the DSL to an AST; throws ConditionSyntaxError. */
+function parseAst(source: string): ConditionAst {
+  return new Parser(new Lexer(source)).parse();
+}
+
+class TooComplex extends Error {}
+
+type Clause = AclLiteral[];
+
+function literalKey(l: AclLiteral): string {
+  return `${l.negate ? '!' : ' '}${l.acl}`;
+}
+
+/** Drops duplicate literals; returns null for a contradiction (`a and not a`). */
+function tidyClause(clause: Clause): Clause | null {
+  const seen = new Map<string, AclLiteral>();
+  for (const l of clause) {
+    if (seen.has((l.negate ? ' ' : '!') + l.acl)) return null;
+    seen.set(literalKey(l), l);
+  }
+  if (seen.size > MAX_LITERALS_PER_CLAUSE) throw new TooComplex();
+  return [...seen.values()];
+}
+
+function tidyClauses(clauses: Clause[]): Clause[] {
+  const out: Clause[] = [];
+  const keys = new Set<string>();
+  for (const c of clauses) {
+    const t = tidyClause(c);
+    if (!t) continue;
+    const key = t.map(literalKey).sort().join('\n');
+    if (keys.has(key)) continue;
+    keys.add(key);
+    out.push(t);
+    // A clause with no literals is `true`: nothing else matters.
+    if (t.length === 0) return [t];
+  }
+  if (out.length > MAX_CLAUSES) throw new TooComplex();
+  return out;
+}
+
+/** DNF of `ast` (negated when `negate`), pushing negation inward with De Morgan's laws. */
+function toDnf(ast: ConditionAst, negate: boolean): Clause[] {
+  switch (ast.kind) {
+    case 'const':
+      return ast.value !== negate ? [[]] : [];
+    case 'literal':
+      return [[{ negate, acl: ast.acl }]];
+    case 'not':
+      return toDnf(ast.operand, !negate);
+    case 'and':
+    case 'or': {
+      const isOr = (ast.kind === 'or') !== negate;
+      const parts = ast.operands.map((o) => toDnf(o, negate));
+      if (isOr) return tidyClauses(parts.flat());
+      let acc: Clause[] = [[]];
+      for (const part of parts) {
+        const next: Clause[] = [];
+        for (const a of acc) for (const b of part) next.push([...a, ...b]);
+        acc = tidyClauses(next);
+      }
+      return acc;
+    }
+  }
+}
+
+/** Compiles a condition; the message names the column for syntax errors. */
+export function compileCondition(source: string): CompileResult {
+  if (source.length > MAX_CONDITION_LENGTH) return { ok: false, message: `the condition is longer than ${MAX_CONDITION_LENGTH} characters` };
+  const ctl = /[\p{Cc}\u2028\u2029]/u.exec(source);
+  if (ctl) return { ok: false, message: `control character (newline, tab, NUL, ...) at column ${ctl.index + 1}` };
+  if (source.trim() === '') return { ok: false, message: 'the condition is empty' };
+  try {
+    const ast = parseAst(source);
+    const clauses = toDnf(ast, false);
+    return { ok: true, condition: { source, clauses } };
+  } catch (err) {
+    if (err instanceof TooComplex)
+      return { ok: false, message: `the condition is too complex: it expands to more than ${MAX_CLAUSES} alternatives or ${MAX_LITERALS_PER_CLAUSE} tests in one alternative` };
+    if (err instanceof ConditionSyntaxError) return { ok: false, message: err.message };
+    throw err;
+  }
+}
+
+/** Exposed for tests and tooling: the parse tree before DNF conversion. */
+export function parseCondition(source: string): { ok: true; ast: ConditionAst } | { ok: false; message: string } {
+  try {
+    return { ok: true, ast: parseAst(source) };
+  } catch (err) {
+    if (err instanceof ConditionSyntaxError) return { ok: false, message: err.message };
+    throw err;
+  }
+}
