@@ -1,0 +1,59 @@
+// The NATS contract between the control API and the agents. Subjects carry the namespace,
+// so a subscription to one environment never sees another's traffic.
+import type { Namespace } from '../agent/store/store.js';
+
+/** Published by the control API after every successful gateway write. */
+export interface GatewayChangedEvent {
+  gateway: string;
+  /** The store version after the write; null for a delete. */
+  version: string | null;
+  action: 'put' | 'delete';
+  /** Name of the token that made the change. */
+  by: string;
+  at: string;
+}
+
+/** One audited write (gateways and tokens). Kept in the WEIR_AUDIT JetStream stream. */
+export interface AuditRecord {
+  id: string;
+  at: string;
+  by: string;
+  role: string;
+  action: string;
+  /** `gateway/<org>/<env>/<name>`, `token/<id>` … */
+  target: string;
+  beforeVersion: string | null;
+  afterVersion: string | null;
+  requestId: string;
+}
+
+/** Published by each agent every heartbeat interval and right after each apply. */
+export interface AgentStatusEvent {
+  agentId: string;
+  namespace: string;
+  at: string;
+  /** Heartbeat period; the control API marks an agent quiet after 3 missed beats. */
+  intervalMs: number;
+  ready: boolean;
+  haproxyRunning: boolean;
+  servingFromCache: boolean;
+  storeOk: boolean;
+  applied: Array<{ name: string; version: string }>;
+  problems: Array<{ name: string | null; version: string | null; errors: string[] }>;
+  lastApplyAt: string | null;
+  lastError: string | null;
+}
+
+export const subjects = {
+  gatewaysChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.gateways.changed`,
+  agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentId}.status`,
+  /** Wildcard the control API subscribes to. */
+  allAgentStatus: 'weir.*.*.agents.*.status',
+  audit: (ns: Namespace | null): string => (ns ? `weir.audit.${ns.org}.${ns.env}` : 'weir.audit._system'),
+};
+
+export const streams = {
+  /** History of gateway changes, per namespace subject. */
+  changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed'] },
+  audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.>'] },
+};
