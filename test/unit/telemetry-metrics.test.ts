@@ -1,0 +1,60 @@
+import { Registry } from 'prom-client';
+import { test, assert } from '../harness/uvu.js';
+import { parseLogLine, type TrafficRecord } from '../../agent/telemetry/log-record.js';
+import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
+import { createLineHandler } from '../../agent/telemetry/line-handler.js';
+
+const line = (b: string, st: number, tt: number, tcp = false): string =>
+  tcp
+    ? `{"t":1763777439.5,"id":"x","ci":"10.1.2.3","cp":1,"ft":"db","b":"${b}","s":"p1","Tw":0,"Tc":0,"Tt":${tt},"B":7,"U":3,"ts":"--","ac":1,"fc":1,"bc":1,"sc":1,"rc":0,"sq":0,"bq":0}`
+    : `{"t":1763777439.5,"id":"x","ci":"10.1.2.3","cp":1,"ft":"f","b":"${b}","s":"s","Tq":0,"Tw":0,"Tc":0,"Tr":1,"Ta":${tt},"Tt":${tt},"ST":${st},"B":100,"U":40,"tsc":"----","ac":1,"fc":1,"bc":1,"sc":1,"rc":0,"sq":0,"bq":0,"HM":"GET","r":"GET /secret/path?user=1 HTTP/1.1"}`;
+const rec = (l: string): TrafficRecord => {
+  const o = parseLogLine(l);
+  if (!o.ok) throw new Error(o.detail);
+  return o.record;
+};
+
+test('per gateway/route counters, histogram in seconds, bytes by direction; unknown names become "other"', async () => {
+  const registry = new Registry();
+  const m = new TelemetryMetrics({ registry });
+  m.setKnown([
+    { gateway: 'shop', routes: ['blue', 'green'] },
+    { gateway: 'db', routes: ['primary'] },
+  ]);
+  m.observe(rec(line('shop:blue', 200, 250)));
+  m.observe(rec(line('shop:blue', 503, 2)));
+  m.observe(rec(line('shop:purple', 404, 2))); // route not applied
+  m.observe(rec(line('evil:x', 200, 2))); // gateway not applied
+  m.observe(rec(line('<NOSRV>', 503, 2)));
+  m.observe(rec(line('db:primary', -1, 40, true)));
+  const text = await registry.metrics();
+  assert.match(text, /weir_http_requests_total\{gateway="shop",route="blue",code_class="2xx"\} 1/);
+  assert.match(text, /weir_http_requests_total\{gateway="shop",route="blue",code_class="5xx"\} 1/);
+  assert.match(text, /weir_http_requests_total\{gateway="shop",route="other",code_class="4xx"\} 1/);
+  assert.match(text, /weir_http_requests_total\{gateway="other",route="other",code_class="2xx"\} 1/);
+  assert.match(text, /weir_http_requests_total\{gateway="other",route="other",code_class="5xx"\} 1/);
+  assert.match(text, /weir_http_response_time_seconds_bucket\{le="0.25",gateway="shop",route="blue",phase="total"\} 2/);
+  assert.match(text, /weir_http_response_time_seconds_bucket\{le="0.1",gateway="shop",route="blue",phase="total"\} 1/);
+  assert.match(text, /weir_http_response_time_seconds_sum\{gateway="shop",route="blue",phase="total"\} 0.252/);
+  assert.match(text, /weir_traffic_bytes_total\{gateway="shop",route="blue",direction="out"\} 200/);
+  assert.match(text, /weir_traffic_bytes_total\{gateway="db",route="primary",direction="in"\} 3/);
+  assert.not.match(text, /evil|purple|secret|10\.1\.2\.3/, 'no unbounded label values');
+  assert.not.match(text, /weir_http_requests_total\{gateway="db"/, 'TCP records are not HTTP requests');
+});
+
+test('line handler counts received/parsed/failed with bounded reasons', async () => {
+  const m = new TelemetryMetrics();
+  const handle = createLineHandler({ ns: { org: 'o', env: 'e' }, agentId: 'a', metrics: m });
+  assert.is(handle(line('shop:blue', 200, 1)), true);
+  assert.is(handle('garbage'), false);
+  assert.is(handle('{"t":1}'), false);
+  assert.is(handle(''), false);
+  const text = await m.registry.metrics();
+  assert.match(text, /weir_log_lines_received_total 4/);
+  assert.match(text, /weir_log_lines_parsed_total 1/);
+  assert.match(text, /weir_log_lines_failed_total\{reason="no_payload"\} 1/);
+  assert.match(text, /weir_log_lines_failed_total\{reason="missing_field"\} 1/);
+  assert.match(text, /weir_log_lines_failed_total\{reason="empty"\} 1/);
+});
+
+test.run();
