@@ -26,6 +26,8 @@ export interface AgentStatus {
   store: { location: string; ok: boolean; error: string | null; lastReadAt: string | null };
   haproxy: { running: boolean; pid: number | null; adopted: boolean; restarts: number };
   servingFromCache: boolean;
+  /** Why the last-good cache could not be used at start, if it could not. */
+  cacheError: string | null;
   ready: boolean;
   applied: Array<{ name: string; version: string; source: string }>;
   problems: GatewayProblem[];
@@ -130,6 +132,7 @@ export class Agent {
       namespace: namespaceKey(settings.namespace),
       store: { location: store.location, ok: false, error: null, lastReadAt: null },
       servingFromCache: false,
+      cacheError: null,
       lastApply: null,
       lastError: null,
     };
@@ -160,7 +163,7 @@ export class Agent {
       cache = await readLastGood(this.paths.cacheFile, namespaceKey(ns));
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'last-good cache refused');
-      this.status.lastError = (err as Error).message;
+      this.status.cacheError = (err as Error).message;
     }
 
     const first = await this.readStore();
@@ -170,7 +173,7 @@ export class Agent {
       await this.bootFromCache(cache);
     } else {
       this.logger.error('store unreadable and no usable last-good cache: HAProxy starts with no gateways until the store answers');
-      await this.enqueue(() => this.applyResolution([], [], 'start'));
+      await this.enqueue(() => this.startEmpty());
     }
 
     this.stopWatching = await this.store.watch(ns, (reason) => this.requestSync(reason)).catch((err: unknown) => {
@@ -302,6 +305,21 @@ export class Agent {
     this.metrics.servingFromCache.set(1);
     this.metrics.setConfigChecksum(cache.configChecksum);
     this.metrics.appliedGateways.set(resolved.length);
+  }
+
+  /** HAProxy with no gateways (monitor only), so probes answer; not an apply and never cached. */
+  private async startEmpty(): Promise<void> {
+    const alive = await this.master.showProc().then(() => true, () => false);
+    if (alive) {
+      // A kept HAProxy still serves its last config: adopt it and leave its files alone.
+      await this.startHaproxy();
+      this.running = null;
+      return;
+    }
+    const model = buildHaproxyModel([], this.modelSettings);
+    await this.applier.install(await this.applier.stage(model));
+    await this.startHaproxy();
+    this.running = model;
   }
 
   private async startHaproxy(): Promise<void> {
