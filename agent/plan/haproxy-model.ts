@@ -180,9 +180,8 @@ function rewriteModels(route: Route, prefix: string): { acls: AclDef[]; rewrites
       // An empty clause list means "never"; HAProxy has no literal false, so use an always-false ACL.
       condition = compiled.clauses.length === 0 ? 'if FALSE' : `if ${compiled.clauses.map((c) => c || 'TRUE').join(' or ')}`;
     }
-    // set-path/replace-path take log-format strings: a literal % must be doubled.
-    const lf = (s: string): string => quote(s.replaceAll('%', '%%'));
-    const args = rw.kind === 'set-path' ? lf(rw.path) : `${quote(rw.match)} ${lf(rw.replace)}`;
+    // set-path/replace-path take log-format strings; model/ admits `%` only as `%%` or `%[fetch]`.
+    const args = rw.kind === 'set-path' ? quote(rw.path) : `${quote(rw.match)} ${quote(rw.replace)}`;
     return { directive: rw.kind, args, condition };
   });
   return { acls, rewrites };

@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite, assert } from '../harness/uvu.js';
+import { buildHaproxyModel } from '../../agent/plan/haproxy-model.js';
+import { ConfigRenderer, gatewayAtLine, type RenderSettings } from '../../agent/render/renderer.js';
+import { parseGateway } from '../../model/parse.js';
+import type { Gateway } from '../../model/gateway.js';
+import { tempDir } from '../harness/tmp.js';
+import { haproxyBin } from '../harness/haproxy-bin.js';
+
+const t = suite('rendering');
+const gw = (yaml: string): Gateway => {
+  const r = parseGateway(yaml, { source: 't.yaml', format: 'yaml' });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.gateway;
+};
+const settings = (dir: string, logTarget: string | null = '127.0.0.1:5140'): RenderSettings => ({
+  adminSocket: join(dir, 'admin.sock'),
+  serverStateFile: join(dir, 'state'),
+  hardStopAfter: '30s',
+  maxReloads: 50,
+  maxconn: null,
+  logTarget,
+  monitorPort: 1988,
+});
+const GATEWAYS = [
+  'name: shop\nport: 8080\nsticky: route\nvirtual_hosts: [shop.example.com]\nroutes:\n  v1:\n    weight: 90%\n    targets: [10.0.0.1:80, "[::1]:81"]\n    rewrites:\n      - path: "/v2%%x if < path_beg /old >"\n  v2:\n    weight: 10%\n    condition: user-agent = Firefox and not has cookie opt-out\n    condition_strength: 50%\n    targets: [backend.internal:8080]\n',
+  'name: db\nport: 5432/tcp\nroutes:\n  primary: {weight: 100, targets: [10.0.0.5:5432]}\n',
+];
+
+t('the rendered config passes the real haproxy -c, with and without a log target', async () => {
+  const dir = await tempDir();
+  try {
+    for (const logTarget of ['127.0.0.1:5140', null]) {
+      const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '127.0.0.1', mapsDir: join(dir.path, 'maps'), minSlots: 4, vhostPort: 18080 });
+      const r = await new ConfigRenderer().render(model, settings(dir.path, logTarget));
+      mkdirSync(join(dir.path, 'maps'), { recursive: true });
+      for (const [p, c] of Object.entries(r.maps)) writeFileSync(p, c);
+      writeFileSync(join(dir.path, 'state'), '1\n');
+      writeFileSync(join(dir.path, 'haproxy.cfg'), r.config);
+      const out = execFileSync(haproxyBin(), ['-c', '-f', join(dir.path, 'haproxy.cfg')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.match(out, /Configuration file is valid/);
+    }
+  } finally {
+    await dir.remove();
+  }
+});
+
+t('single hop: one frontend per gateway choosing a backend per request from the weights map', async () => {
+  const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
+  const { config, maps } = await new ConfigRenderer().render(model, settings('/st'));
+  assert.match(config, /^frontend shop\n  bind 0\.0\.0\.0:8080\n  mode http$/m);
+  assert.match(config, /^  use_backend %\[rand\(100\),map_int\(\/st\/maps\/shop\.weights\.map\)\]$/m);
+  assert.match(config, /^  use_backend shop:v2 if shop_c1_0 !shop_c1_1 shop_s1$/m);
+  assert.match(config, /^  server s1 ipv6@::1:81$/m);
+  assert.match(config, /^  server s0 backend\.internal:8080$/m);
+  assert.match(config, /^  server s2 127\.0\.0\.1:1 disabled$/m);
+  assert.match(config, /^  http-request set-path '\/v2%%x' if r0_rw0_0$/m);
+  assert.not.match(config, /unix@|accept-proxy|send-proxy/, 'no second hop');
+  assert.not.match(config, /weir_vhosts/, 'virtual-host frontend off when its port is 0');
+  assert.is(maps['/st/maps/shop.weights.map']!.split('\n').filter(Boolean).length, 100);
+});
+
+t('gateway sections are marked so a config error can be traced to its gateway', async () => {
+  const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 8000 });
+  const r = await new ConfigRenderer().render(model, settings('/st'));
+  const lines = r.config.split('\n');
+  const shopLine = lines.findIndex((l) => l.startsWith('backend shop:v2')) + 1;
+  const dbLine = lines.findIndex((l) => l.startsWith('frontend db')) + 1;
+  const vhostRule = lines.findIndex((l) => l.includes('acl vh_shop')) + 1;
+  assert.is(gatewayAtLine(r.spans, shopLine), 'shop');
+  assert.is(gatewayAtLine(r.spans, dbLine), 'db');
+  assert.is(gatewayAtLine(r.spans, vhostRule), 'shop');
+  assert.is(gatewayAtLine(r.spans, 3), null);
+});
+
+t('an operator template directory is used, and its errors are reported as such', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(join(dir.path, 'haproxy.cfg.liquid'), '# custom {{ model.gateways.size }} gateways\n');
+    const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
+    assert.is((await new ConfigRenderer(dir.path).render(model, settings('/st'))).config, '# custom 2 gateways\n');
+    writeFileSync(join(dir.path, 'haproxy.cfg.liquid'), '{{ model.nope.x }}');
+    let message = '';
+    await new ConfigRenderer(dir.path).render(model, settings('/st')).catch((e: Error) => (message = e.message));
+    assert.match(message, /cannot render HAProxy templates in .*: .*undefined variable/i);
+  } finally {
+    await dir.remove();
+  }
+});
+
+t.run();
