@@ -12,7 +12,7 @@ import type { AgentSettings } from './settings.js';
 import { GatewayBook, type GatewayProblem, type ResolvedGateway } from './sync/gateway-book.js';
 import { buildHaproxyModel, type HaproxyModel, type ModelSettings } from './plan/haproxy-model.js';
 import { plan } from './plan/planner.js';
-import { ConfigRenderer, DEFAULT_TEMPLATE_DIR, type RenderedConfig } from './render/renderer.js';
+import { ConfigRenderer, DEFAULT_TEMPLATE_DIR, spansOf, type RenderedConfig } from './render/renderer.js';
 import { Applier, ConfigRejectedError } from './apply/applier.js';
 import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeClient } from './haproxy/runtime-client.js';
@@ -296,7 +296,7 @@ export class Agent {
       if (parsed.ok) resolved.push({ entry, gateway: parsed.gateway });
     }
     this.book.commit(resolved);
-    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: [], checksum: cache.configChecksum };
+    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: spansOf(cache.config), checksum: cache.configChecksum };
     await this.applier.install(rendered);
     await this.startHaproxy();
     // The running slot layout came from an earlier run: the first store read reloads to re-sync it.

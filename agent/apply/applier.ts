@@ -3,7 +3,8 @@
 //   written into the config and map files so a later reload or restart keeps it;
 // - reload: stage → `haproxy -c` → atomic rename → dump server state → master `reload` →
 //   confirm in `show proc`; on failure the previous files are restored.
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { forEachLimited } from '../store/bounded-concurrency.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { checkConfig, type Diagnostic } from '../haproxy/config-check.js';
@@ -22,6 +23,8 @@ export interface ApplierPaths {
   serverStateFile: string;
 }
 
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 export class ConfigRejectedError extends Error {
   override readonly name = 'ConfigRejectedError';
   constructor(
@@ -36,6 +39,8 @@ export class ConfigRejectedError extends Error {
 
 export class Applier {
   private lastRendered: RenderedConfig | null = null;
+  /** What this process last wrote to each live file, so unchanged files are not rewritten. */
+  private readonly written = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -97,20 +102,23 @@ export class Applier {
     const stageMaps = join(stageDir, 'maps');
     await rm(stageDir, { recursive: true, force: true });
     await mkdir(stageMaps, { recursive: true });
-    // The config names map files by absolute path; check a copy that points at the staged maps.
-    const stagedConfig = rendered.config.split(`${mapsDir}/`).join(`${stageMaps}/`);
-    for (const [path, content] of Object.entries(rendered.maps)) {
-      await writeFileAtomic(path.replace(`${mapsDir}/`, `${stageMaps}/`), content);
-    }
+    // The config names map files by absolute path. Check a copy that points at staged copies of
+    // the maps that change and at the live files for the rest (thousands of gateways: few writes).
+    const changed = new Set(Object.keys(rendered.maps).filter((p) => this.written.get(p) !== rendered.maps[p]));
+    const prefix = `${mapsDir}/`;
+    const stagedConfig = rendered.config.replace(new RegExp(`${escapeRegExp(prefix)}([^\\s,)]+)`, 'g'), (path: string, name: string) =>
+      changed.has(path) ? join(stageMaps, name) : path,
+    );
+    await forEachLimited([...changed], 16, (path) => writeFile(path.replace(prefix, `${stageMaps}/`), rendered.maps[path] ?? ''));
     const stagedFile = join(stageDir, 'haproxy.cfg');
-    await writeFileAtomic(stagedFile, stagedConfig);
+    await writeFile(stagedFile, stagedConfig);
     const result = await checkConfig(this.opts.bin, stagedFile);
     if (!result.ok) {
       const culprits = new Map<string, string[]>();
       for (const d of result.diagnostics) {
         if (d.level !== 'alert') continue;
         let gw: string | null = null;
-        if (d.line !== undefined && d.file === stagedFile) gw = gatewayAtLine(rendered.spans, d.line);
+        if (d.line !== undefined && d.file === stagedFile) gw = gatewayAtLine(rendered.spans(), d.line);
         if (!gw && d.proxy) {
           const name = d.proxy.split(':')[0] ?? '';
           if (model.gateways.some((g) => g.name === name)) gw = name;
@@ -147,15 +155,32 @@ export class Applier {
   }
 
   private async writeLive(rendered: RenderedConfig): Promise<void> {
-    await mkdir(this.opts.paths.mapsDir, { recursive: true });
-    for (const [path, content] of Object.entries(rendered.maps)) await writeFileAtomic(path, content);
-    await writeFileAtomic(this.opts.paths.configFile, rendered.config);
+    const { mapsDir, configFile } = this.opts.paths;
+    await mkdir(mapsDir, { recursive: true });
+    const changed = Object.entries(rendered.maps).filter(([path, content]) => this.written.get(path) !== content);
+    await forEachLimited(changed, 16, async ([path, content]) => {
+      await writeFileAtomic(path, content);
+      this.written.set(path, content);
+    });
+    if (this.written.get(configFile) !== rendered.config) {
+      await writeFileAtomic(configFile, rendered.config);
+      this.written.set(configFile, rendered.config);
+    }
+    // Map files of removed gateways would otherwise pile up.
+    const live = new Set(Object.keys(rendered.maps));
+    for (const name of await readdir(mapsDir)) {
+      const path = join(mapsDir, name);
+      if (name.endsWith('.map') && !live.has(path)) {
+        await unlink(path).catch(() => undefined);
+        this.written.delete(path);
+      }
+    }
   }
 
   private async readLive(): Promise<RenderedConfig | null> {
     try {
       const config = await readFile(this.opts.paths.configFile, 'utf8');
-      return { config, maps: {}, spans: [], checksum: '' };
+      return { config, maps: {}, spans: () => [], checksum: '' };
     } catch {
       return null;
     }

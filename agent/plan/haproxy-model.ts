@@ -187,7 +187,21 @@ function rewriteModels(route: Route, prefix: string): { acls: AclDef[]; rewrites
   return { acls, rewrites };
 }
 
+/** Which gateway definition (object identity) and settings each model was built from. */
+const builtFrom = new WeakMap<GatewayModel, { gw: Gateway; settings: ModelSettings }>();
+
 export function buildGatewayModel(gw: Gateway, settings: ModelSettings, previous?: GatewayModel): GatewayModel {
+  // The parse cache hands back the same Gateway object for an unchanged entry, and a model
+  // depends only on it, the settings and the previous slots: reuse it, so 5,000 unchanged
+  // gateways cost nothing on a sync.
+  const origin = previous ? builtFrom.get(previous) : undefined;
+  if (previous && origin && origin.gw === gw && origin.settings === settings) return previous;
+  const model = buildFreshGatewayModel(gw, settings, previous);
+  builtFrom.set(model, { gw, settings });
+  return model;
+}
+
+function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?: GatewayModel): GatewayModel {
   const mapBase = join(settings.mapsDir, gw.name);
   const prevRoutes = new Map(previous?.routes.map((r) => [r.name, r]) ?? []);
   const routes: RouteModel[] = gw.routes.map((r, idx) => {
@@ -253,14 +267,21 @@ function formatBindHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+const bucketCache = new WeakMap<object, Array<[string, string]>>();
+
 /** Bucket b (0..99) → backend: routes take consecutive runs of buckets in declaration order. */
 export function weightBuckets(gw: Pick<GatewayModel, 'routes'>): Array<[string, string]> {
+  const hit = bucketCache.get(gw.routes);
+  if (hit) return hit;
   const entries: Array<[string, string]> = [];
   for (const r of gw.routes) {
     for (let i = 0; i < r.weight && entries.length < WEIGHT_BUCKETS; i++) entries.push([String(entries.length), r.backend]);
   }
+  bucketCache.set(gw.routes, entries);
   return entries;
 }
+
+const sideMapCache = new WeakMap<GatewayModel, { strength: Array<[string, string]> | null; sticky: Array<[string, string]> | null }>();
 
 export function buildMaps(gateways: Gateway[], models: GatewayModel[]): Record<string, Array<[string, string]>> {
   const maps: Record<string, Array<[string, string]>> = {};
@@ -268,12 +289,18 @@ export function buildMaps(gateways: Gateway[], models: GatewayModel[]): Record<s
     const gw = gateways[i];
     if (!gw) return;
     maps[m.weightsMap] = weightBuckets(m);
-    if (m.strengthMap) {
-      maps[m.strengthMap] = gw.routes
-        .filter((r) => m.conditionalRoutes.some((c) => c.route === r.name))
-        .map((r) => [r.name, String(r.conditionStrength)]);
+    let side = sideMapCache.get(m);
+    if (!side) {
+      side = {
+        strength: m.strengthMap
+          ? gw.routes.filter((r) => m.conditionalRoutes.some((c) => c.route === r.name)).map((r) => [r.name, String(r.conditionStrength)])
+          : null,
+        sticky: m.stickyMap ? m.routes.map((r) => [r.name, r.backend]) : null,
+      };
+      sideMapCache.set(m, side);
     }
-    if (m.stickyMap) maps[m.stickyMap] = m.routes.map((r) => [r.name, r.backend]);
+    if (m.strengthMap && side.strength) maps[m.strengthMap] = side.strength;
+    if (m.stickyMap && side.sticky) maps[m.stickyMap] = side.sticky;
   });
   return maps;
 }
@@ -297,11 +324,12 @@ export const runtimeAddressable = (address: string): boolean => isIP(address) !=
  * The part of the model that only a reload can change. Map contents, the addresses of slots
  * holding IP literals and slot states are left out: those go through the runtime API.
  */
-export function structuralKey(model: HaproxyModel): string {
-  return JSON.stringify({
-    ...model,
-    maps: Object.keys(model.maps).sort(),
-    gateways: model.gateways.map((g) => ({
+const gatewayKeyCache = new WeakMap<GatewayModel, string>();
+
+export function gatewayStructuralKey(g: GatewayModel): string {
+  let key = gatewayKeyCache.get(g);
+  if (key === undefined) {
+    key = JSON.stringify({
       ...g,
       routes: g.routes.map((r) => ({
         ...r,
@@ -313,6 +341,17 @@ export function structuralKey(model: HaproxyModel): string {
           port: runtimeAddressable(s.address) ? '*' : s.port,
         })),
       })),
-    })),
+    });
+    gatewayKeyCache.set(g, key);
+  }
+  return key;
+}
+
+export function structuralKey(model: HaproxyModel): string {
+  return JSON.stringify({
+    vhostPort: model.vhostPort,
+    bindAddress: model.bindAddress,
+    maps: Object.keys(model.maps).sort(),
+    gateways: model.gateways.map(gatewayStructuralKey),
   });
 }

@@ -1,7 +1,7 @@
 // Planning one change: which parts the runtime API applies now, and whether a reload is
 // still needed afterwards. Pure functions over two HAProxy models, so they are unit-tested
 // without HAProxy.
-import { runtimeAddressable, structuralKey, type HaproxyModel, type Slot } from './haproxy-model.js';
+import { gatewayStructuralKey, runtimeAddressable, type HaproxyModel, type Slot } from './haproxy-model.js';
 
 export type RuntimeOp =
   | { kind: 'replace-map'; path: string; entries: Array<[string, string]> }
@@ -21,7 +21,7 @@ export interface Plan {
 }
 
 const sameEntries = (a: Array<[string, string]> | undefined, b: Array<[string, string]>): boolean =>
-  a !== undefined && a.length === b.length && a.every(([k, v], i) => b[i]?.[0] === k && b[i]?.[1] === v);
+  a === b || (a !== undefined && a.length === b.length && a.every(([k, v], i) => b[i]?.[0] === k && b[i]?.[1] === v));
 
 function backendsOf(model: HaproxyModel): Set<string> {
   return new Set(model.gateways.flatMap((g) => g.routes.map((r) => r.backend)));
@@ -62,27 +62,31 @@ export function plan(running: HaproxyModel | null, desired: HaproxyModel): Plan 
   }
 
   const desiredGw = new Map(desired.gateways.map((g) => [g.name, g]));
+  // Objects are kept where nothing changed, so per-gateway caches (structural keys) stay valid.
   const afterGateways = running.gateways.map((rg) => {
     const dg = desiredGw.get(rg.name);
-    if (!dg) return rg;
+    if (!dg || dg === rg) return rg;
     const desiredRoutes = new Map(dg.routes.map((r) => [r.name, r]));
-    return {
-      ...rg,
-      routes: rg.routes.map((rr) => {
-        const dr = desiredRoutes.get(rr.name);
-        if (!dr) return rr;
-        const slots = rr.slots.map((rs, i) => {
-          const ds = dr.slots[i];
-          if (!ds || ds.name !== rs.name || ds.cookie !== rs.cookie) return rs;
-          if (rs.address === ds.address && rs.port === ds.port && rs.enabled === ds.enabled) return rs;
-          const change = slotOps(rr.backend, rs, ds);
-          if (!change) return rs;
-          runtime.push(...change.ops);
-          return change.applied;
-        });
-        return { ...rr, weight: dr.weight, slots };
-      }),
-    };
+    let gwChanged = false;
+    const routes = rg.routes.map((rr) => {
+      const dr = desiredRoutes.get(rr.name);
+      if (!dr) return rr;
+      let routeChanged = dr.weight !== rr.weight;
+      const slots = rr.slots.map((rs, i) => {
+        const ds = dr.slots[i];
+        if (!ds || ds.name !== rs.name || ds.cookie !== rs.cookie) return rs;
+        if (rs.address === ds.address && rs.port === ds.port && rs.enabled === ds.enabled) return rs;
+        const change = slotOps(rr.backend, rs, ds);
+        if (!change) return rs;
+        runtime.push(...change.ops);
+        routeChanged = true;
+        return change.applied;
+      });
+      if (!routeChanged) return rr;
+      gwChanged = true;
+      return { ...rr, weight: dr.weight, slots };
+    });
+    return gwChanged ? { ...rg, routes } : rg;
   });
 
   // Bring new targets up before taking old ones down, so a route is never left empty mid-change.
@@ -95,25 +99,24 @@ export function plan(running: HaproxyModel | null, desired: HaproxyModel): Plan 
 
 /** Short reasons for a reload, for logs and the status endpoint. Empty when none is needed. */
 export function describeStructuralChange(running: HaproxyModel, desired: HaproxyModel): string[] {
-  if (structuralKey(running) === structuralKey(desired) && JSON.stringify(running.maps) === JSON.stringify(desired.maps)) {
-    // Slots holding DNS names can differ only by state here, which the runtime applied.
-    return [];
-  }
   const reasons: string[] = [];
-  const rNames = new Set(running.gateways.map((g) => g.name));
-  const dNames = new Set(desired.gateways.map((g) => g.name));
-  for (const n of dNames) if (!rNames.has(n)) reasons.push(`gateway ${n} added`);
-  for (const n of rNames) if (!dNames.has(n)) reasons.push(`gateway ${n} removed`);
   const rByName = new Map(running.gateways.map((g) => [g.name, g]));
+  const dNames = new Set(desired.gateways.map((g) => g.name));
   for (const dg of desired.gateways) {
     const rg = rByName.get(dg.name);
-    if (!rg) continue;
-    const one = (m: HaproxyModel): string => structuralKey({ ...m, gateways: m.gateways.filter((g) => g.name === dg.name), maps: {} });
-    if (one({ ...running, gateways: [rg] }) !== one({ ...desired, gateways: [dg] })) reasons.push(`gateway ${dg.name} changed structurally`);
+    if (!rg) reasons.push(`gateway ${dg.name} added`);
+    else if (rg !== dg && gatewayStructuralKey(rg) !== gatewayStructuralKey(dg)) reasons.push(`gateway ${dg.name} changed structurally`);
   }
+  for (const n of rByName.keys()) if (!dNames.has(n)) reasons.push(`gateway ${n} removed`);
+  if (running.vhostPort !== desired.vhostPort || running.bindAddress !== desired.bindAddress) reasons.push('listener settings changed');
   if (reasons.length === 0) {
-    if (running.vhostPort !== desired.vhostPort || running.bindAddress !== desired.bindAddress) reasons.push('listener settings changed');
-    else reasons.push('map set changed');
+    // Same gateways and structure: a map that could not be swapped at runtime is left to a reload.
+    for (const [path, entries] of Object.entries(desired.maps)) {
+      if (!sameEntries(running.maps[path], entries)) {
+        reasons.push(`map ${path} changed`);
+        break;
+      }
+    }
   }
   return reasons;
 }

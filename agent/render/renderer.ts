@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Liquid } from 'liquidjs';
-import type { HaproxyModel } from '../plan/haproxy-model.js';
+import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
 import { packageRoot } from '../package-root.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
@@ -21,6 +21,8 @@ export interface RenderSettings {
   logTarget: string | null;
   /** Port of the `/health` monitor frontend; 0 disables it. */
   monitorPort: number;
+  /** [telemetry] a `ring` section forwarding logs over TCP (log-ring.liquid); logTarget is then `ring@<name>`. */
+  logRing?: { name: string; server: string; sizeBytes: number } | null;
 }
 
 export interface GatewaySpan {
@@ -33,8 +35,8 @@ export interface RenderedConfig {
   config: string;
   /** Map file path → file content. */
   maps: Record<string, string>;
-  /** 1-based line ranges of each gateway's sections, from the template's `# weir:begin/end` markers. */
-  spans: GatewaySpan[];
+  /** 1-based line ranges of each gateway's sections, from the template's `# weir:begin/end` markers (computed on demand). */
+  spans: () => GatewaySpan[];
   /** sha256 over the config and the maps. */
   checksum: string;
 }
@@ -46,9 +48,25 @@ export class TemplateError extends Error {
   }
 }
 
+const mapContentCache = new WeakMap<Array<[string, string]>, string>();
+
 export function mapFileContent(entries: Array<[string, string]>): string {
-  return entries.map(([k, v]) => `${k} ${v}\n`).join('');
+  let text = mapContentCache.get(entries);
+  if (text === undefined) {
+    text = entries.map(([k, v]) => `${k} ${v}\n`).join('');
+    mapContentCache.set(entries, text);
+  }
+  return text;
 }
+
+/** Lazily computed, memoized gateway spans of a config text. */
+export function spansOf(config: string): () => GatewaySpan[] {
+  let spans: GatewaySpan[] | null = null;
+  return () => (spans ??= gatewaySpans(config));
+}
+
+const GATEWAYS_MARK = '#@weir-gateway-sections@';
+const VHOST_MARK = '#@weir-vhost-rules@';
 
 export function checksumOf(config: string, maps: Record<string, string>): string {
   const h = createHash('sha256').update(config);
@@ -56,14 +74,18 @@ export function checksumOf(config: string, maps: Record<string, string>): string
   return h.digest('hex');
 }
 
-/** Drops the blank lines template tags leave behind; one blank line before each section. */
-function tidy(config: string): string {
+/**
+ * Drops the blank lines template tags leave behind; with `sectionBreaks`, one blank line
+ * before each section (frontend, backend, gateway marker).
+ */
+function tidy(text: string, sectionBreaks: boolean): string {
   const out: string[] = [];
-  for (const line of config.split('\n')) {
+  for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    if (/^(global|defaults|frontend|backend|listen|# weir:begin)\b/.test(line) && out.length > 0) out.push('');
+    if (sectionBreaks && /^(global|defaults|frontend|backend|listen|# weir:begin)\b/.test(line)) out.push('');
     out.push(line.trimEnd());
   }
+  if (out[0] === '') out.shift();
   return out.join('\n') + '\n';
 }
 
@@ -91,6 +113,8 @@ export function gatewayAtLine(spans: GatewaySpan[], line: number): string | null
 
 export class ConfigRenderer {
   private readonly liquid: Liquid;
+  /** Rendered sections per gateway model (models are reused while a gateway is unchanged). */
+  private readonly sections = new WeakMap<GatewayModel, { settingsKey: string; gateway: string; vhost: string }>();
 
   constructor(readonly templateDir: string = DEFAULT_TEMPLATE_DIR) {
     this.liquid = new Liquid({
@@ -104,16 +128,42 @@ export class ConfigRenderer {
     this.liquid.registerFilter('haproxy_address', (addr: string) => (isIP(addr) === 6 ? `ipv6@${addr}` : addr));
   }
 
-  async render(model: HaproxyModel, settings: RenderSettings): Promise<RenderedConfig> {
+  async render(model: HaproxyModel, given: RenderSettings): Promise<RenderedConfig> {
+    // Optional settings become explicit nulls: templates run with strict variables.
+    const settings: RenderSettings = { logRing: null, ...given };
     let config: string;
     try {
-      config = await this.liquid.renderFile('haproxy.cfg.liquid', { model, settings });
+      const settingsKey = `${JSON.stringify(settings)}|${model.vhostPort}|${model.bindAddress}`;
+      const gatewayParts: string[] = [];
+      const vhostParts: string[] = [];
+      for (const g of model.gateways) {
+        let cached = this.sections.get(g);
+        if (!cached || cached.settingsKey !== settingsKey) {
+          const ctx = { g, settings, model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort } };
+          const vhost = g.virtualHosts.length > 0 && model.vhostPort > 0 ? await this.liquid.renderFile('gateway-vhost.liquid', ctx) : '';
+          cached = { settingsKey, gateway: tidy(await this.liquid.renderFile('gateway.liquid', ctx), true), vhost: vhost ? tidy(vhost, false) : '' };
+          this.sections.set(g, cached);
+        }
+        gatewayParts.push(cached.gateway);
+        if (cached.vhost) vhostParts.push(cached.vhost);
+      }
+      // The big per-gateway text is spliced in after tidying the small outer template.
+      const outer = tidy(
+        await this.liquid.renderFile('haproxy.cfg.liquid', {
+          model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, gateways: model.gateways },
+          settings,
+          sections: { gateways: gatewayParts.length > 0 ? GATEWAYS_MARK : '', vhostRules: vhostParts.length > 0 ? VHOST_MARK : '' },
+        }),
+        true,
+      );
+      config = outer
+        .replace(`${GATEWAYS_MARK}\n`, () => gatewayParts.map((part) => `\n${part}`).join(''))
+        .replace(`${VHOST_MARK}\n`, () => vhostParts.join(''));
     } catch (err) {
       throw new TemplateError(this.templateDir, err);
     }
-    config = tidy(config);
     const maps: Record<string, string> = {};
     for (const [path, entries] of Object.entries(model.maps)) maps[path] = mapFileContent(entries);
-    return { config, maps, spans: gatewaySpans(config), checksum: checksumOf(config, maps) };
+    return { config, maps, spans: spansOf(config), checksum: checksumOf(config, maps) };
   }
 }

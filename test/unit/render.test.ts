@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
 import { buildHaproxyModel } from '../../agent/plan/haproxy-model.js';
-import { ConfigRenderer, gatewayAtLine, type RenderSettings } from '../../agent/render/renderer.js';
+import { ConfigRenderer, DEFAULT_TEMPLATE_DIR, gatewayAtLine, type RenderSettings } from '../../agent/render/renderer.js';
 import { parseGateway } from '../../model/parse.js';
 import type { Gateway } from '../../model/gateway.js';
 import { tempDir } from '../harness/tmp.js';
@@ -69,15 +69,17 @@ t('gateway sections are marked so a config error can be traced to its gateway', 
   const shopLine = lines.findIndex((l) => l.startsWith('backend shop:v2')) + 1;
   const dbLine = lines.findIndex((l) => l.startsWith('frontend db')) + 1;
   const vhostRule = lines.findIndex((l) => l.includes('acl vh_shop')) + 1;
-  assert.is(gatewayAtLine(r.spans, shopLine), 'shop');
-  assert.is(gatewayAtLine(r.spans, dbLine), 'db');
-  assert.is(gatewayAtLine(r.spans, vhostRule), 'shop');
-  assert.is(gatewayAtLine(r.spans, 3), null);
+  assert.is(gatewayAtLine(r.spans(), shopLine), 'shop');
+  assert.is(gatewayAtLine(r.spans(), dbLine), 'db');
+  assert.is(gatewayAtLine(r.spans(), vhostRule), 'shop');
+  assert.is(gatewayAtLine(r.spans(), 3), null);
 });
 
 t('an operator template directory is used, and its errors are reported as such', async () => {
   const dir = await tempDir();
   try {
+    // An operator copies the bundled directory and edits it.
+    cpSync(DEFAULT_TEMPLATE_DIR, dir.path, { recursive: true });
     writeFileSync(join(dir.path, 'haproxy.cfg.liquid'), '# custom {{ model.gateways.size }} gateways\n');
     const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
     assert.is((await new ConfigRenderer(dir.path).render(model, settings('/st'))).config, '# custom 2 gateways\n');
