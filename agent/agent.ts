@@ -19,6 +19,8 @@ import { RuntimeClient } from './haproxy/runtime-client.js';
 import { MasterClient } from './haproxy/master-client.js';
 import { readLastGood, writeLastGood, CacheError, type LastGood } from './state/last-good.js';
 import { namespaceKey, type GatewayStore, type StopWatching, type StoreEntry } from './store/store.js';
+import { AgentTelemetry } from './telemetry/agent-telemetry.js';
+import type { RenderSettings } from './render/renderer.js';
 
 export interface AgentStatus {
   agentId: string;
@@ -56,6 +58,9 @@ export class Agent {
   private readonly master: MasterClient;
   private readonly haproxy: HaproxyProcess;
   private readonly modelSettings: ModelSettings;
+  /** [telemetry] null when WEIR_TELEMETRY=off. */
+  readonly telemetry: AgentTelemetry | null;
+  private readonly renderSettings: RenderSettings;
 
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -110,7 +115,7 @@ export class Agent {
       bin: settings.haproxyBin,
       paths: this.paths,
       renderer: new ConfigRenderer(settings.templateDir ?? DEFAULT_TEMPLATE_DIR),
-      renderSettings: {
+      renderSettings: (this.renderSettings = {
         adminSocket: this.paths.adminSocket,
         serverStateFile: this.paths.serverStateFile,
         hardStopAfter: settings.hardStopAfter,
@@ -118,7 +123,7 @@ export class Agent {
         maxconn: settings.maxconn,
         logTarget: settings.logTarget,
         monitorPort: settings.monitorPort,
-      },
+      }),
       runtime: this.runtime,
       master: this.master,
       logger,
@@ -136,6 +141,22 @@ export class Agent {
       lastApply: null,
       lastError: null,
     };
+    // [telemetry] log receiver + traffic/backend metrics in this registry; labels follow every apply.
+    this.telemetry = settings.telemetry.enabled
+      ? new AgentTelemetry({
+          settings: settings.telemetry,
+          namespace: settings.namespace,
+          agentId: this.status.agentId,
+          stateDir: s,
+          logTarget: settings.logTarget,
+          registry: this.metrics.registry,
+          adminSocket: this.paths.adminSocket,
+          logger,
+          running: () => this.running,
+          applied: () => this.book.appliedGateways().map((a) => ({ gateway: a.gateway.name, routes: a.gateway.routes.map((r) => r.name) })),
+        })
+      : null;
+    if (this.telemetry) this.onStatusChange(() => this.telemetry?.refresh());
     this.haproxy.on('started', ({ pid, adopted }) => {
       this.adopted = adopted;
       this.metrics.haproxyUp.set(1);
@@ -157,6 +178,8 @@ export class Agent {
     await this.ensureStateFile();
     const ns = this.settings.namespace;
     this.logger.info({ namespace: namespaceKey(ns), store: this.store.location, stateDir: this.settings.stateDir }, 'agent starting');
+    // [telemetry] before the first render: the receiver's port becomes HAProxy's log target.
+    if (this.telemetry) Object.assign(this.renderSettings, await this.telemetry.start());
 
     let cache: LastGood | null = null;
     try {
@@ -226,6 +249,8 @@ export class Agent {
     await this.store.close().catch(() => undefined);
     this.runtime.close();
     await this.haproxy.stop({ mode: this.settings.onExit });
+    // [telemetry] after HAProxy: its last lines are in; flushes Elasticsearch for a bounded time.
+    await this.telemetry?.stop().catch((err: unknown) => this.logger.error({ err }, 'telemetry stop failed'));
     this.logger.info({ haproxy: this.settings.onExit }, 'agent stopped');
   }
 
@@ -251,8 +276,30 @@ export class Agent {
     return this.haproxyStarted && this.haproxy.isRunning() && (this.status.lastApply !== null || this.status.servingFromCache);
   }
 
+  /**
+   * [nats-link] Calls `listener` after every sync/apply/reload job (each may change what is
+   * applied, the problems or lastError). Cheap to call often: listeners compare what they need.
+   */
+  onStatusChange(listener: () => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private readonly statusListeners = new Set<() => void>();
+
+  private notifyStatus(): void {
+    for (const l of this.statusListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'status listener failed');
+      }
+    }
+  }
+
   private enqueue(fn: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(fn, fn);
+    // [nats-link] every job ends with a status notification, whatever its outcome.
+    const next = this.chain.then(fn, fn).finally(() => this.notifyStatus());
     this.chain = next.catch(() => undefined);
     return next;
   }

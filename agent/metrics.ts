@@ -24,8 +24,13 @@ export class AgentMetrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
     this.registry = registry;
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'weir_agent_' });
     const r = [registry];
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: registry, prefix: 'weir_agent_' });
+      // [telemetry] prom-client also exports three gauges named `*_total`, which `promtool check metrics` rejects
+      // (`_total` means counter). The same counts stay available as weir_agent_nodejs_active_{handles,requests,resources}.
+      for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`weir_agent_nodejs_${n}`);
+    }
     this.syncs = new Counter({ name: 'weir_agent_syncs_total', help: 'Store reads by result.', labelNames: ['result'], registers: r });
     this.applies = new Counter({ name: 'weir_agent_applies_total', help: 'Applied changes by kind (runtime, reload, start) and result.', labelNames: ['kind', 'result'], registers: r });
     this.reloads = new Counter({ name: 'weir_haproxy_reloads_total', help: 'Successful HAProxy reloads.', registers: r });

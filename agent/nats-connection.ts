@@ -187,3 +187,5 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv): { token?: string; creds
     ...(env.NATS_CREDS ? { credsFile: env.NATS_CREDS } : {}),
   };
 }
+
+

@@ -3,6 +3,8 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Namespace } from './store/store.js';
+import { parseNatsServers } from './nats-connection.js';
+import { TELEMETRY_SETTINGS, resolveTelemetrySettings, type TelemetrySettingKey, type TelemetrySettings } from './telemetry/telemetry-settings.js';
 
 export interface AgentSettings {
   store: string;
@@ -26,6 +28,11 @@ export interface AgentSettings {
   maxconn: number | null;
   logTarget: string | null;
   agentId: string;
+  /** NATS for change events and status heartbeats (agent/nats-link.ts); null = poll only. */
+  natsUrl: string | null;
+  heartbeatIntervalMs: number;
+  /** [telemetry] log receiver, traffic metrics, Elasticsearch shipping (agent/telemetry/telemetry-settings.ts). */
+  telemetry: TelemetrySettings;
 }
 
 export class SettingsError extends Error {
@@ -33,7 +40,7 @@ export class SettingsError extends Error {
 }
 
 export interface SettingSpec {
-  key: keyof AgentSettings;
+  key: keyof AgentSettings | TelemetrySettingKey;
   flag: string;
   env: string;
   help: string;
@@ -61,6 +68,10 @@ export const SETTINGS: SettingSpec[] = [
   { key: 'maxconn', flag: 'maxconn', env: 'WEIR_MAXCONN', default: '', help: 'HAProxy global maxconn (default: derived by HAProxy from the file-descriptor limit)' },
   { key: 'logTarget', flag: 'log-target', env: 'WEIR_LOG_TARGET', default: '', help: 'syslog target for traffic logs (host:port), empty = none' },
   { key: 'agentId', flag: 'agent-id', env: 'WEIR_AGENT_ID', default: '', help: 'agent identity in status and logs (default: hostname)' },
+  { key: 'natsUrl', flag: 'nats-url', env: 'WEIR_NATS_URL', default: '', help: 'NATS for change events and status heartbeats (nats://host:4222[,…]; NATS_TOKEN/NATS_CREDS); empty = poll only' },
+  { key: 'heartbeatIntervalMs', flag: 'heartbeat-interval', env: 'WEIR_HEARTBEAT_INTERVAL_MS', default: '5000', help: 'milliseconds between status heartbeats on NATS' },
+  // [telemetry]
+  ...TELEMETRY_SETTINGS,
 ];
 
 function int(name: string, raw: string, min: number, max: number): number {
@@ -96,7 +107,7 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     if (e !== undefined) return { value: e, name: spec.env };
     return { value: spec.default, name: spec.env };
   };
-  const get = (key: keyof AgentSettings): { value: string; name: string } => {
+  const get = (key: keyof AgentSettings | TelemetrySettingKey): { value: string; name: string } => {
     const spec = SETTINGS.find((s) => s.key === key);
     if (!spec) throw new SettingsError(`unknown setting ${key}`);
     return raw(spec);
@@ -114,6 +125,14 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
   if (logTarget !== '') parseHostPort(get('logTarget').name, logTarget);
   const agentId = v('agentId') || hostname;
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(agentId)) throw new SettingsError(`${get('agentId').name}: "${agentId}" may use letters, digits, . _ - only`);
+  const natsUrl = v('natsUrl').trim();
+  if (natsUrl !== '') {
+    try {
+      parseNatsServers(get('natsUrl').name, natsUrl);
+    } catch (err) {
+      throw new SettingsError((err as Error).message);
+    }
+  }
 
   return {
     store: v('store'),
@@ -136,5 +155,18 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     maxconn: v('maxconn') === '' ? null : n('maxconn', 1, 10_000_000),
     logTarget: logTarget || null,
     agentId,
+    natsUrl: natsUrl || null,
+    heartbeatIntervalMs: n('heartbeatIntervalMs', 100, 3_600_000),
+    // [telemetry]
+    telemetry: telemetrySettings(get, logTarget, get('logTarget').name),
   };
+}
+
+// [telemetry] validation errors surface as SettingsError like every other setting.
+function telemetrySettings(get: (key: TelemetrySettingKey) => { value: string; name: string }, logTarget: string, logTargetName: string): TelemetrySettings {
+  try {
+    return resolveTelemetrySettings(get, { value: logTarget, name: logTargetName });
+  } catch (err) {
+    throw new SettingsError((err as Error).message);
+  }
 }

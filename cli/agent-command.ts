@@ -1,6 +1,7 @@
 import { Agent } from '../agent/agent.js';
 import { startHttpServer } from '../agent/http-server.js';
 import { createLogger, type Logger } from '../agent/log.js';
+import { linkFromSettings } from '../agent/nats-link.js';
 import { resolveSettings, type AgentSettings } from '../agent/settings.js';
 import { openStore } from '../agent/store/open-store.js';
 
@@ -15,11 +16,15 @@ export async function launchAgent(settings: AgentSettings, logger: Logger): Prom
   const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }) });
   const agent = new Agent(settings, store, logger);
   await agent.start();
+  // [nats-link] optional: change events and status heartbeats over NATS (WEIR_NATS_URL).
+  const link = linkFromSettings(agent, process.env, logger);
+  link?.start();
   const http = await startHttpServer(agent, settings.httpAddr, logger);
   return {
     agent,
     httpPort: http.port,
     stop: async () => {
+      await link?.stop();
       await http.close();
       await agent.stop();
     },

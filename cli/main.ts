@@ -5,6 +5,10 @@ import { hostname } from 'node:os';
 import { runAgentCommand } from './agent-command.js';
 import { runValidate, runRender } from './offline-commands.js';
 import { runUp } from './up-command.js';
+import { processIo } from './api-client.js';
+import { runGatewayCommand } from './gateway-commands.js';
+import { runAgentsCommand, runStatusCommand } from './status-commands.js';
+import { runTokenCommand } from './token-commands.js';
 import { SETTINGS } from '../agent/settings.js';
 
 const USAGE = `weir — gateway data plane for HAProxy
@@ -14,6 +18,10 @@ Usage:
   weir validate <file>...       validate gateway definitions (YAML or JSON); exit 1 on errors
   weir render <dir|file>...     print the HAProxy configuration those gateways render to
   weir up                       all-in-one demo: agent + embedded file store under ./var
+  weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
+  weir status <gateway>         which agents applied the current version (--wait for pipelines)
+  weir agents                   agents of an environment, as the control API last heard them
+  weir token create|list|revoke API tokens (admin)
   weir help                     this text
 
 Agent settings (flag, environment variable, default):
@@ -33,6 +41,18 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'up':
       return runUp(parseFlags(rest).flags);
+    // Control API clients (WEIR_URL, WEIR_TOKEN, WEIR_NAMESPACE).
+    case 'gateway':
+    case 'gateways':
+    case 'gw':
+      return runGatewayCommand(rest, processIo());
+    case 'status':
+      return runStatusCommand(rest, processIo());
+    case 'agents':
+      return runAgentsCommand(rest, processIo());
+    case 'token':
+    case 'tokens':
+      return runTokenCommand(rest, processIo());
     case undefined:
     case 'help':
     case '--help':

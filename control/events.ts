@@ -44,9 +44,18 @@ export interface AgentStatusEvent {
   lastError: string | null;
 }
 
+/**
+ * Agent ids may contain `.` (Kubernetes node names), which would split a subject token: the
+ * subject carries the id with `.`, `*`, `>` and white space replaced by `_`.
+ */
+export function agentSubjectToken(agentId: string): string {
+  return agentId.replace(/[.*>\s]/g, '_');
+}
+
 export const subjects = {
   gatewaysChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.gateways.changed`,
-  agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentId}.status`,
+  /** The agent id goes through `agentSubjectToken`; the message body carries the real id. */
+  agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentSubjectToken(agentId)}.status`,
   /** Wildcard the control API subscribes to. */
   allAgentStatus: 'weir.*.*.agents.*.status',
   audit: (ns: Namespace | null): string => (ns ? `weir.audit.${ns.org}.${ns.env}` : 'weir.audit._system'),
@@ -55,5 +64,7 @@ export const subjects = {
 export const streams = {
   /** History of gateway changes, per namespace subject. */
   changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed'] },
-  audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.>'] },
+  // Not `weir.audit.>`: that overlaps `weir.*.*.gateways.changed` for an org named "audit",
+  // and nats-server refuses overlapping streams.
+  audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.*.*', 'weir.audit._system'] },
 };

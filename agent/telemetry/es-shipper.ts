@@ -58,6 +58,8 @@ export interface EsShipperOptions<A = unknown> {
   /** Called after records were indexed (or acknowledged by ES as already there), or durably spooled. */
   onAck?: (acks: A[], kind: AckKind) => void;
   templateName?: string;
+  /** Further index templates installed before the first bulk request (e.g. `weir-metrics`), by name. */
+  extraTemplates?: Record<string, Record<string, unknown>>;
   /** Jitter source (tests). */
   random?: () => number;
 }
@@ -305,20 +307,20 @@ export class EsShipper<A = unknown> {
   }
 
   private async installTemplate(): Promise<void> {
-    const name = this.opts.templateName ?? 'weir-logs';
-    const t = indexTemplate() as { index_patterns: string[]; priority: number; template: Record<string, unknown>; _meta: Record<string, unknown> };
-    try {
-      await this.client.indices.putIndexTemplate({ name, index_patterns: t.index_patterns, priority: t.priority, template: t.template, _meta: t._meta });
-    } catch (err) {
-      const d = describe(err);
-      if (d.retry) throw err;
-      // Rejected for good (e.g. a conflicting template, no privilege): ship with dynamic mappings rather than stall.
-      this.templateInstalled = true;
-      this.log.error({ err: d.message, name }, 'elasticsearch refused the index template; shipping without it');
-      return;
+    const all: Array<[string, Record<string, unknown>]> = [[this.opts.templateName ?? 'weir-logs', indexTemplate()], ...Object.entries(this.opts.extraTemplates ?? {})];
+    for (const [name, body] of all) {
+      const t = body as { index_patterns: string[]; priority: number; template: Record<string, unknown>; _meta: Record<string, unknown> };
+      try {
+        await this.client.indices.putIndexTemplate({ name, index_patterns: t.index_patterns, priority: t.priority, template: t.template, _meta: t._meta });
+        this.log.info({ name }, 'elasticsearch: index template installed');
+      } catch (err) {
+        const d = describe(err);
+        if (d.retry) throw err;
+        // Rejected for good (e.g. a conflicting template, no privilege): ship with dynamic mappings rather than stall.
+        this.log.error({ err: d.message, name }, 'elasticsearch refused the index template; shipping without it');
+      }
     }
     this.templateInstalled = true;
-    this.log.info({ name }, 'elasticsearch: index template installed');
   }
 
   /**

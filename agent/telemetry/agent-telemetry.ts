@@ -1,0 +1,269 @@
+/**
+ * Traffic telemetry inside the agent: a log source (UDP syslog, ring/TCP, or a file rsyslog writes) →
+ * parse → Prometheus traffic metrics (in the agent's registry) + 10 s aggregated metrics documents →
+ * optional Elasticsearch shipping with a bounded disk spool. Plus per backend server gauges read from
+ * `show stat` at scrape time.
+ *
+ * The Agent owns one of these: `start()` runs before HAProxy's config is first rendered, because the
+ * receiver's actual (ephemeral) port becomes HAProxy's log target; `refresh()` runs after every apply
+ * (bounded labels follow the applied gateways); `stop()` runs after HAProxy stopped, so its last lines are
+ * in, and flushes the shipper for at most `flushTimeoutMs` (the rest goes to the spool).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { HaproxyModel } from '../plan/haproxy-model.js';
+import { RuntimeClient } from '../haproxy/runtime-client.js';
+import type { Namespace } from '../store/store.js';
+import { BackendCollector } from './backend-collector.js';
+import { EsShipper, type ShipItem, type ShipperStats } from './es-shipper.js';
+import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
+import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
+import { Spool } from './spool.js';
+import { startSyslogTcp, type SyslogTcpReceiver } from './syslog-tcp.js';
+import { startSyslogUdp, type SyslogUdpReceiver } from './syslog-udp.js';
+import type { TelemetrySettings } from './telemetry-settings.js';
+import { TelemetryMetrics } from './traffic-metrics.js';
+import { WindowAggregator, metricsIndexTemplate } from './window-aggregator.js';
+
+export class TelemetryStartError extends Error {
+  override name = 'TelemetryStartError';
+}
+
+export const RING_NAME = 'weir_logs';
+/** Ring buffer size: ~4 s of 1000 req/s at ~400 B per line survives an agent restart. */
+export const RING_SIZE_BYTES = 4 * 1024 * 1024;
+
+export interface LogRenderOverrides {
+  logTarget: string | null;
+  logRing: { name: string; server: string; sizeBytes: number } | null;
+}
+
+export interface AgentTelemetryOptions {
+  settings: TelemetrySettings;
+  namespace: Namespace;
+  agentId: string;
+  stateDir: string;
+  /** The agent's WEIR_LOG_TARGET (used as-is by the file and none sources). */
+  logTarget: string | null;
+  registry: Registry;
+  adminSocket: string;
+  logger: Logger;
+  /** The model HAProxy runs (slots for the backend server gauges). */
+  running: () => HaproxyModel | null;
+  /** Applied gateways and their routes: the only label values allowed. */
+  applied: () => Array<{ gateway: string; routes: string[] }>;
+  /** Shipper tuning (tests). */
+  shipper?: { queueCapacity?: number; batchSize?: number; flushIntervalMs?: number };
+}
+
+export interface TelemetryStats {
+  source: TelemetrySettings['source'];
+  receiver: { datagrams?: number; frames?: number; connections?: number; bytes: number; dropped: number } | null;
+  tailer: ReturnType<FileTailer['stats']> | null;
+  shipper: ShipperStats | null;
+  spool: { bytes: number; records: number } | null;
+  openWindows: number;
+}
+
+export class AgentTelemetry {
+  readonly metrics: TelemetryMetrics;
+  private readonly log: Logger;
+  private readonly ns: Namespace;
+  private readonly aggregator: WindowAggregator;
+  private readonly runtime: RuntimeClient;
+  private shipper: EsShipper<TailAck> | null = null;
+  private spool: Spool | null = null;
+  private udp: SyslogUdpReceiver | null = null;
+  private tcp: SyslogTcpReceiver | null = null;
+  private tailer: FileTailer | null = null;
+  private lastParseWarning = 0;
+  private tailerSkipped = 0;
+  private started = false;
+
+  constructor(private readonly opts: AgentTelemetryOptions) {
+    this.log = opts.logger.child({ component: 'telemetry' });
+    this.ns = { org: opts.namespace.org, env: opts.namespace.env };
+    validateNamespace(this.ns);
+    this.metrics = new TelemetryMetrics({ registry: opts.registry });
+    this.aggregator = new WindowAggregator({
+      ns: this.ns,
+      agentId: opts.agentId,
+      windowSeconds: opts.settings.windowSeconds,
+      registry: opts.registry,
+      emit: (item) => {
+        // No acks on metrics documents: they are derived, and their _id makes a replay harmless.
+        if (this.shipper) this.shipper.offer(item);
+      },
+    });
+    // A connection of its own: scrapes never queue behind (or in front of) apply commands.
+    this.runtime = new RuntimeClient({ socket: opts.adminSocket, timeoutMs: 2000, connectTimeoutMs: 1000 });
+    new BackendCollector({ registry: opts.registry, showStat: () => this.runtime.showStat(), running: opts.running });
+  }
+
+  /** Starts the shipper and the log source; returns what HAProxy's `global` must log to. */
+  async start(): Promise<LogRenderOverrides> {
+    const s = this.opts.settings;
+    this.started = true;
+    if (s.elasticsearch) await this.startShipper(s.elasticsearch);
+    this.aggregator.start();
+    switch (s.source) {
+      case 'udp': {
+        this.udp = await startSyslogUdp({ host: s.udpAddr.host, port: s.udpAddr.port, sink: (line) => this.onLiveLine(line), logger: this.log });
+        const a = this.udp.address();
+        return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null };
+      }
+      case 'ring': {
+        this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: (line) => this.onLiveLine(line), onOversized: () => this.countFailure('oversized'), logger: this.log });
+        const a = this.tcp.address();
+        return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES } };
+      }
+      case 'file': {
+        this.tailer = new FileTailer({
+          path: s.logFile!,
+          statePath: join(this.opts.stateDir, 'telemetry-file-offsets.json'),
+          onLines: (lines) => this.onFileLines(lines),
+          logger: this.log,
+        });
+        await this.tailer.start();
+        return { logTarget: this.opts.logTarget, logRing: null };
+      }
+      case 'none':
+        return { logTarget: this.opts.logTarget, logRing: null };
+    }
+  }
+
+  private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
+    let caPem: string | undefined;
+    if (es.caFile) {
+      try {
+        caPem = await readFile(es.caFile, 'utf8');
+      } catch (err) {
+        throw new TelemetryStartError(`WEIR_ELASTICSEARCH_CA: cannot read ${es.caFile}: ${(err as Error).message}`);
+      }
+    }
+    this.spool = await Spool.open({
+      dir: join(this.opts.stateDir, 'spool'),
+      maxBytes: this.opts.settings.spoolMaxBytes,
+      logger: this.log,
+      onDrop: (n) => this.metrics.dropped('spool_full', n),
+    });
+    this.metrics.spoolBytes.set(this.spool.bytes());
+    this.shipper = new EsShipper<TailAck>({
+      connection: { url: es.url, ...(es.apiKey ? { apiKey: es.apiKey } : {}), ...(es.username ? { username: es.username, password: es.password ?? '' } : {}), ...(caPem ? { caPem } : {}) },
+      spool: this.spool,
+      metrics: this.metrics,
+      logger: this.log,
+      extraTemplates: { 'weir-metrics': metricsIndexTemplate() },
+      // Spooled counts as delivered for the file offset: the spool is fsynced and replayed after a restart.
+      onAck: (acks) => this.tailer?.ack(acks),
+      queueCapacity: this.opts.settings.queueCapacity,
+      ...this.opts.shipper,
+    });
+    await this.shipper.start();
+  }
+
+  /** New label set after an apply. */
+  refresh(): void {
+    this.metrics.setKnown(this.opts.applied());
+  }
+
+  private countFailure(reason: 'oversized'): void {
+    this.metrics.linesReceived.inc();
+    this.metrics.parseFailed(reason);
+  }
+
+  /** Parses and observes one line; returns the item to ship (null: unparseable, already counted). */
+  private process(line: string): ShipItem<TailAck> | null | 'metrics-only' {
+    this.metrics.linesReceived.inc();
+    const out = parseLogLine(line);
+    if (!out.ok) {
+      this.metrics.parseFailed(out.reason);
+      // Rate-limited: a misconfigured log-format would otherwise log on every request.
+      if (Date.now() - this.lastParseWarning > 10_000) {
+        this.lastParseWarning = Date.now();
+        this.log.warn({ reason: out.reason, detail: out.detail }, 'unparseable HAProxy log line (further ones suppressed for 10 s)');
+      }
+      return null;
+    }
+    this.metrics.linesParsed.inc();
+    this.metrics.observe(out.record);
+    this.aggregator.observe(out.record, this.metrics.labelsFor(out.record));
+    if (!this.shipper) return 'metrics-only';
+    const id = documentId(out.record, out.payload, this.ns);
+    return { id, index: indexName(this.ns, out.record.time), document: toEcsDocument(out.record, this.ns, this.opts.agentId, id) };
+  }
+
+  /** UDP and TCP: cannot wait, so a full queue spills to the spool (or is counted as dropped). */
+  private onLiveLine(line: string): boolean {
+    const item = this.process(line);
+    if (item === null) return false;
+    if (item === 'metrics-only') return true;
+    return this.shipper!.offer(item);
+  }
+
+  /** File: waits for queue space (backpressure on reading); offsets advance on ES ack or spool. */
+  private async onFileLines(lines: TailLine[]): Promise<void> {
+    const skipped = this.tailer!.stats().skippedLines;
+    for (; this.tailerSkipped < skipped; this.tailerSkipped += 1) this.countFailure('oversized');
+    const immediate: TailAck[] = [];
+    for (const l of lines) {
+      const item = this.process(l.line);
+      if (item === null || item === 'metrics-only') immediate.push(l.ack);
+      else await this.shipper!.push({ ...item, ack: l.ack });
+    }
+    if (immediate.length) this.tailer!.ack(immediate);
+  }
+
+  /** Where the agent receives logs (udp/ring sources), once started. */
+  logAddress(): { protocol: 'udp' | 'tcp'; host: string; port: number } | null {
+    if (this.udp) return { protocol: 'udp', ...this.udp.address() };
+    if (this.tcp) return { protocol: 'tcp', ...this.tcp.address() };
+    return null;
+  }
+
+  stats(): TelemetryStats {
+    const u = this.udp?.stats();
+    const t = this.tcp?.stats();
+    return {
+      source: this.opts.settings.source,
+      receiver: u ? { datagrams: u.datagrams, bytes: u.bytes, dropped: u.dropped } : t ? { frames: t.frames, connections: t.connections, bytes: t.bytes, dropped: t.dropped } : null,
+      tailer: this.tailer?.stats() ?? null,
+      shipper: this.shipper?.stats() ?? null,
+      spool: this.spool ? { bytes: this.spool.bytes(), records: this.spool.pendingRecords() } : null,
+      openWindows: this.aggregator.openWindows(),
+    };
+  }
+
+  /** Waits until everything received so far is indexed or spooled (tests; the shutdown path). */
+  async flush(timeoutMs = 10_000): Promise<boolean> {
+    return this.shipper ? this.shipper.flush(timeoutMs) : true;
+  }
+
+  /** Closes the open metrics windows now (tests; shutdown). */
+  closeWindows(): void {
+    this.aggregator.closeAll();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    const deadline = Date.now() + this.opts.settings.flushTimeoutMs;
+    // HAProxy has stopped; let datagrams already in the socket buffer be read before closing it.
+    await new Promise((r) => setTimeout(r, 50));
+    await this.udp?.close();
+    await this.tcp?.close();
+    this.aggregator.stop();
+    this.aggregator.closeAll();
+    if (this.shipper) await this.shipper.flush(Math.max(0, deadline - Date.now()));
+    // Persists the offset acked so far; lines read but not acked are read again next start (same _id).
+    await this.tailer?.stop();
+    await this.shipper?.close(Math.max(0, deadline - Date.now()));
+    this.runtime.close();
+    const s = this.shipper?.stats();
+    if (s) this.log.info({ indexed: s.indexed, spooled: s.spooled, dropped: s.dropped }, 'telemetry stopped');
+  }
+}
+
+const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);

@@ -1,0 +1,47 @@
+// Audit sinks: JSON lines appended and fsynced under the control state dir, and an in-memory
+// one for tests. A NATS-backed sink implements the same AuditSink seam.
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { namespaceKey, type Namespace } from '../agent/store/store.js';
+import type { AuditRecord } from './events.js';
+import type { AuditSink } from './seams.js';
+
+export interface AuditLine extends AuditRecord {
+  /** `org/env`, or null for writes outside a namespace. */
+  namespace: string | null;
+}
+
+export class FileAuditSink implements AuditSink {
+  private fh: FileHandle | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string) {}
+
+  /** Appends one line and fsyncs before resolving; appends are serialised so lines never interleave. */
+  record(ns: Namespace | null, rec: AuditRecord): Promise<void> {
+    const line: AuditLine = { namespace: ns ? namespaceKey(ns) : null, ...rec };
+    const run = this.chain.then(async () => {
+      if (!this.fh) {
+        await mkdir(dirname(this.path), { recursive: true });
+        this.fh = await open(this.path, 'a', 0o600);
+      }
+      await this.fh.appendFile(JSON.stringify(line) + '\n');
+      await this.fh.sync();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+}
+
+export class MemoryAuditSink implements AuditSink {
+  readonly lines: AuditLine[] = [];
+  async record(ns: Namespace | null, rec: AuditRecord): Promise<void> {
+    this.lines.push({ namespace: ns ? namespaceKey(ns) : null, ...rec });
+  }
+}

@@ -1,0 +1,102 @@
+// Runs the control API: settings → store → tokens/audit → HTTP. SIGTERM/SIGINT close it
+// gracefully (in-flight requests finish, then the store closes). The NATS wiring passes its
+// publisher, agent status and audit sink through `extras`.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createLogger, type Logger } from '../agent/log.js';
+import { openStore } from '../agent/store/open-store.js';
+import { FileAuditSink } from './audit-file.js';
+import type { Store } from './gateway-service.js';
+import { ControlMetrics } from './metrics.js';
+import type { AgentStatusSource, AuditSink, ChangePublisher } from './seams.js';
+import { createControlServer, type ControlServer } from './server.js';
+import { resolveControlSettings, type ControlSettings } from './settings.js';
+import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
+
+export interface ControlExtras {
+  events?: ChangePublisher;
+  agentStatus?: AgentStatusSource;
+  /** Replaces the file audit log (e.g. the NATS one). */
+  audit?: AuditSink;
+  tokens?: TokenStore;
+  logger?: Logger;
+  /** Shared with publishers so their failures show in /metrics. */
+  metrics?: ControlMetrics;
+  /** Install SIGTERM/SIGINT handlers (default true). */
+  handleSignals?: boolean;
+}
+
+export interface RunningControl {
+  server: ControlServer;
+  settings: ControlSettings;
+  /** The generated admin token at first start (no WEIR_ADMIN_TOKEN): show it once. */
+  bootstrapToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export class StoreNotWritableError extends Error {
+  override readonly name = 'StoreNotWritableError';
+}
+
+export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: ControlExtras = {}): Promise<RunningControl> {
+  const settings = resolveControlSettings(env);
+  const log = extras.logger ?? createLogger({ name: 'weir-control', ...(env.WEIR_LOG_LEVEL ? { level: env.WEIR_LOG_LEVEL } : {}) });
+  const opened = await openStore(settings.store, { logger: log, env });
+  if (!opened.get || !opened.put || !opened.delete) {
+    await opened.close();
+    throw new StoreNotWritableError(`store ${opened.location} cannot be written to by the control API`);
+  }
+  const store = opened as Store;
+  const tokens = extras.tokens ?? new FileTokenStore(join(settings.stateDir, 'tokens.json'));
+  const fileAudit = extras.audit ? undefined : new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
+  const boot = await ensureAdminToken(tokens, settings.adminToken !== undefined ? { fromEnv: settings.adminToken } : {});
+  if (boot.created) log.warn({ tokenId: boot.id, fromEnv: boot.fromEnv }, 'first start: admin token installed');
+
+  const server = createControlServer({
+    store,
+    tokens,
+    audit: extras.audit ?? (fileAudit as FileAuditSink),
+    logger: log,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    ...(extras.events ? { events: extras.events } : {}),
+    ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
+    ...(extras.metrics ? { metrics: extras.metrics } : {}),
+  });
+  await server.listen(settings.addr.host, settings.addr.port);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await server.close();
+      await fileAudit?.close();
+      await store.close();
+      log.info('control API stopped');
+    })());
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.info({ signal: sig }, 'stopping control API');
+    close().catch((err: unknown) => {
+      log.error({ err }, 'error while stopping');
+      process.exitCode = 1;
+    });
+  };
+  if (extras.handleSignals !== false) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return { server, settings, bootstrapToken: boot.token, close };
+}
+
+// `node dist/control/main.js`: run standalone and show a generated admin token once.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  runControl().then(
+    (c) => {
+      if (c.bootstrapToken) process.stderr.write(`\nAdmin token (shown once, store it now):\n  ${c.bootstrapToken}\n\n`);
+    },
+    (err: unknown) => {
+      process.stderr.write(`weir control: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

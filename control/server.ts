@@ -1,0 +1,335 @@
+// The control API over HTTP (fastify 5). Routes come from `api-routes.ts`; this file wires
+// authentication, body parsing, errors, metrics and the handlers.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../agent/log.js';
+import { isDnsLabel } from '../agent/store/store-writer.js';
+import { namespaceKey, type Namespace } from '../agent/store/store.js';
+import { API_ROUTES, methodsForPath, type RouteSpec } from './api-routes.js';
+import { actor, allowed, authenticate, forbidden, type Access, type Principal } from './auth.js';
+import { ApiError, badRequest, conflict, notFound, type ErrorBody } from './errors.js';
+import type { AuditRecord } from './events.js';
+import { definitionAsJson, GatewayService, summarize, type Store } from './gateway-service.js';
+import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
+import { ControlMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
+
+export { DEFAULT_BODY_LIMIT };
+import type { AgentStatusSource, AgentStatusView, AuditSink, ChangePublisher } from './seams.js';
+import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+    spec?: RouteSpec;
+  }
+}
+
+export interface ControlServerOptions {
+  store: Store;
+  tokens: TokenStore;
+  audit: AuditSink;
+  events?: ChangePublisher;
+  agentStatus?: AgentStatusSource;
+  logger: Logger;
+  /** Largest accepted request body; bigger ones get 413. Default 512 KiB (a gateway is at most 256 KiB). */
+  bodyLimitBytes?: number;
+  /** Metrics registry holder; one is created when absent. Publishers report failures through it. */
+  metrics?: ControlMetrics;
+  /** How long a verified token is trusted without scrypt (revocation is still immediate). */
+  tokenCacheTtlMs?: number;
+  /** Read-modify-write attempts on version conflicts when the client sent no If-Match. */
+  casAttempts?: number;
+  publishTimeoutMs?: number;
+}
+
+export interface ControlServer {
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  close(): Promise<void>;
+  /** The bound port (0 before listen). */
+  readonly port: number;
+  readonly app: ControlApp;
+  readonly metrics: ControlMetrics;
+}
+
+export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+function errorReply(reply: FastifyReply, err: ApiError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers ?? {})) reply.header(k, v);
+  return reply.code(err.status).type('application/json; charset=utf-8').send(err.body() satisfies ErrorBody);
+}
+
+/** Fastify's own errors (body limit, content type, ...) in our error shape. */
+function fromFrameworkError(err: { statusCode?: number; code?: string; message: string }): ApiError {
+  const status = err.statusCode ?? 500;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'payload_too_large', err.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'unsupported_media_type', `unsupported content type: send ${[...JSON_TYPES, ...YAML_TYPES].join(', ')} (YAML for gateway definitions only)`);
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'bad_url', err.message);
+  }
+  if (status >= 400 && status < 500) return new ApiError(status, status === 413 ? 'payload_too_large' : 'bad_request', err.message);
+  return new ApiError(500, 'internal_error', 'internal error; see the server log for the request id');
+}
+
+export function createControlServer(opts: ControlServerOptions): ControlServer {
+  const log = opts.logger;
+  const metrics = opts.metrics ?? new ControlMetrics();
+  const verifier = new TokenVerifier(opts.tokens, opts.tokenCacheTtlMs !== undefined ? { cacheTtlMs: opts.tokenCacheTtlMs } : {});
+  const gateways = new GatewayService({
+    store: opts.store,
+    audit: opts.audit,
+    events: opts.events,
+    metrics,
+    log,
+    ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
+    ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+  });
+  const openapi = JSON.stringify(openApiDocument());
+
+  const app = Fastify({
+    loggerInstance: log,
+    // Requests are logged once, at debug, by our onResponse hook.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    // Node's 16 KiB header limit stays; longer params than a DNS label are invalid anyway.
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    return503OnClosing: true,
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    frameworkErrors: (err, req, reply) => {
+      reply.header('x-request-id', req.id);
+      void errorReply(reply, fromFrameworkError(err));
+    },
+  });
+  app.decorateRequest('principal', null);
+
+  // Every accepted type is read as text; handlers decode it (a gateway PUT stores it verbatim).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, { format: 'json', text: body as string }));
+  app.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, { format: 'yaml', text: body as string }));
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    const access = req.routeOptions.config.access;
+    if (access === undefined || access === 'public') return;
+    const principal = await authenticate(verifier, req.headers.authorization);
+    req.principal = principal;
+    const ns = namespaceParam(req);
+    if (!allowed(principal, access, ns)) throw forbidden(principal, access, ns);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observe(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    log.debug({ reqId: req.id, method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const api = err instanceof ApiError ? err : fromFrameworkError(err as { statusCode?: number; code?: string; message: string });
+    if (api.status >= 500 && !(err instanceof ApiError)) log.error({ err, reqId: req.id }, 'request failed');
+    return errorReply(reply, api);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = (req.url.split('?')[0] ?? '').replace(/\/+$/, '') || '/';
+    const methods = methodsForPath(path);
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (methods.length > 0 && !(methods as string[]).includes(method)) {
+      const allow = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+      return errorReply(reply, new ApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${path}; allowed: ${allow.join(', ')}`, undefined, { allow: allow.join(', ') }));
+    }
+    return errorReply(reply, notFound('not_found', `no such endpoint: ${req.method} ${path.slice(0, 200)}`));
+  });
+
+  const ctx = (req: FastifyRequest) => {
+    const principal = req.principal;
+    const ns = namespaceParam(req);
+    if (!principal || !ns) throw new ApiError(500, 'internal_error', 'route without principal or namespace');
+    return { ns, principal, requestId: req.id };
+  };
+  const param = (req: FastifyRequest, name: string): string => (req.params as Record<string, string>)[name] ?? '';
+
+  const written = (reply: FastifyReply, status: number, name: string, version: string, gateway: unknown) =>
+    reply.code(status).header('etag', `"${version}"`).send({ name, version, gateway });
+
+  const handlers: Record<string, Handler> = {
+    listGateways: async (req) => gateways.list(ctx(req).ns),
+
+    getGateway: async (req, reply) => {
+      const e = await gateways.get(ctx(req).ns, param(req, 'name'));
+      const etag = `"${e.version}"`;
+      reply.header('etag', etag).header('x-weir-format', e.format).header('vary', 'Accept');
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (/(application\/(x-)?yaml|text\/yaml)/.test(req.headers.accept ?? '')) return reply.type('application/yaml; charset=utf-8').send(e.body);
+      return reply.type('application/json; charset=utf-8').send(definitionAsJson(e));
+    },
+
+    putGateway: async (req, reply) => {
+      const spec = req.routeOptions.config.spec;
+      const body = requireBody(req.body);
+      const r = await gateways.put(ctx(req), param(req, 'name'), body, parsePreconditions(req.headers, spec?.preconditions ?? []));
+      const summary = summarize({ name: r.gateway.name, source: '', format: body.format, body: body.text, version: r.version });
+      return written(reply, r.created ? 201 : 200, r.gateway.name, r.version, summary);
+    },
+
+    deleteGateway: async (req, reply) => {
+      await gateways.delete(ctx(req), param(req, 'name'), parsePreconditions(req.headers, ['If-Match']));
+      return reply.code(204).send();
+    },
+
+    patchRoute: async (req, reply) => routeEdit(req, reply, 'merge'),
+    putRoute: async (req, reply) => routeEdit(req, reply, 'replace'),
+
+    putWeights: async (req, reply) => {
+      const value = decodeBody(requireBody(req.body));
+      if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length === 0) {
+        throw badRequest('invalid_request', 'expected a map of route name to weight, e.g. {"v1": 80, "v2": 20}');
+      }
+      const edits = new Map<string, RouteEdit>();
+      for (const [route, w] of Object.entries(value as Record<string, unknown>)) {
+        if (w !== null && typeof w !== 'number' && typeof w !== 'string') throw badRequest('invalid_request', `weight of route ${JSON.stringify(route)} must be a number, "NN%" or null`);
+        edits.set(route, { weight: w });
+      }
+      const name = param(req, 'name');
+      const r = await gateways.editRoutes(ctx(req), name, edits, parsePreconditions(req.headers, ['If-Match']), 400, 'gateway.weights');
+      return written(reply, 200, name, r.version, r.gateway);
+    },
+
+    gatewayStatus: async (req) => gateways.status(ctx(req).ns, param(req, 'name'), opts.agentStatus),
+
+    listAgents: async (req) => {
+      const ns = ctx(req).ns;
+      if (!opts.agentStatus) return { namespace: namespaceKey(ns), statusSource: 'unavailable', reason: 'this control server has no agent status source: agents report status over NATS, which is not configured', agents: [] };
+      return { namespace: namespaceKey(ns), statusSource: 'nats', agents: opts.agentStatus.agents(ns).map((a) => ({ ...a, health: agentHealth(a) })) };
+    },
+
+    createToken: async (req, reply) => {
+      const principal = req.principal as Principal;
+      const value = decodeBody(requireBody(req.body));
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest('invalid_request', 'expected {"name", "role", "namespaces"}');
+      const v = value as Record<string, unknown>;
+      const unknown = Object.keys(v).filter((k) => !['name', 'role', 'namespaces'].includes(k));
+      if (unknown.length > 0) throw badRequest('invalid_request', `unknown field ${JSON.stringify(unknown[0])}`);
+      if (typeof v.name !== 'string') throw badRequest('invalid_request', 'name: required, a string');
+      const nameProblem = checkTokenName(v.name);
+      if (nameProblem) throw badRequest('invalid_request', `name: ${nameProblem}`);
+      if (typeof v.role !== 'string' || !ROLES.includes(v.role as Role)) throw badRequest('invalid_request', `role: must be one of ${ROLES.join(', ')}`);
+      const role = v.role as Role;
+      const namespaces = v.namespaces === undefined ? (role === 'admin' ? ['*'] : []) : v.namespaces;
+      if (!Array.isArray(namespaces) || namespaces.some((n) => typeof n !== 'string') || namespaces.length > 100) throw badRequest('invalid_request', 'namespaces: a list of at most 100 grants ("org/env", "org/*", "*")');
+      const grantProblems = (namespaces as string[]).map(checkGrant).filter((p): p is string => p !== null);
+      if (grantProblems.length > 0) throw badRequest('invalid_request', `namespaces: ${grantProblems.join('; ')}`);
+      if (role !== 'admin' && namespaces.length === 0) throw badRequest('invalid_request', `namespaces: a ${role} token needs at least one grant`);
+      const { record, token } = await issueToken(opts.tokens, { name: v.name, role, namespaces: namespaces as string[], createdBy: actor(principal) });
+      await auditToken(req, 'token.create', record.id, null, record.id);
+      return reply.code(201).send({ ...tokenInfo(record), token });
+    },
+
+    listTokens: async () => ({ tokens: (await opts.tokens.list()).map(tokenInfo).sort((a, b) => a.createdAt.localeCompare(b.createdAt)) }),
+
+    deleteToken: async (req, reply) => {
+      const id = param(req, 'id');
+      const all = await opts.tokens.list();
+      const rec = all.find((t) => t.id === id);
+      if (!rec) throw notFound('token_not_found', `no token with id ${JSON.stringify(id.slice(0, 64))}`);
+      if (rec.role === 'admin' && all.filter((t) => t.role === 'admin').length === 1) throw conflict('last_admin', 'this is the last admin token; issue another admin token before revoking it');
+      await opts.tokens.remove(id);
+      verifier.forget(id);
+      await auditToken(req, 'token.revoke', id, id, null);
+      return reply.code(204).send();
+    },
+
+    openapi: async (_req, reply) => reply.type('application/json; charset=utf-8').send(openapi),
+    healthz: async () => ({ status: 'ok', store: opts.store.kind }),
+    metrics: async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  };
+
+  async function routeEdit(req: FastifyRequest, reply: FastifyReply, mode: 'merge' | 'replace'): Promise<unknown> {
+    const value = decodeBody(requireBody(req.body));
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest('invalid_request', 'expected {"weight"?, "condition"?, "condition_strength"?}');
+    const v = value as Record<string, unknown>;
+    const unknown = Object.keys(v).filter((k) => !(ROUTE_EDIT_FIELDS as readonly string[]).includes(k));
+    if (unknown.length > 0) throw badRequest('invalid_request', `unknown field ${JSON.stringify(unknown[0])}: only weight, condition and condition_strength can be changed here`);
+    const edit: RouteEdit = {};
+    for (const f of ROUTE_EDIT_FIELDS) {
+      const x = v[f];
+      const ok = x === undefined || x === null || typeof x === 'number' || typeof x === 'string' || (f === 'condition' && typeof x === 'object' && !Array.isArray(x));
+      if (!ok) throw badRequest('invalid_request', `${f}: expected ${f === 'condition' ? 'a condition string' : 'a number or "NN%"'} or null`);
+      // PUT replaces all three fields: absent ones are removed.
+      const val = x === undefined && mode === 'replace' ? null : x;
+      if (val !== undefined) (edit as Record<string, unknown>)[f] = val;
+    }
+    if (mode === 'merge' && Object.keys(edit).length === 0) throw badRequest('invalid_request', 'nothing to change: give weight, condition or condition_strength');
+    const name = param(req, 'name');
+    const r = await gateways.editRoutes(ctx(req), name, new Map([[param(req, 'route'), edit]]), parsePreconditions(req.headers, ['If-Match']), 404, 'gateway.route');
+    return written(reply, 200, name, r.version, r.gateway);
+  }
+
+  async function auditToken(req: FastifyRequest, action: string, id: string, before: string | null, after: string | null): Promise<void> {
+    const p = req.principal as Principal;
+    const rec: AuditRecord = { id: randomUUID(), at: new Date().toISOString(), by: actor(p), role: p.role, action, target: `token/${id}`, beforeVersion: before, afterVersion: after, requestId: req.id };
+    try {
+      await opts.audit.record(null, rec);
+    } catch (err) {
+      metrics.auditErrors.inc();
+      log.error({ err, audit: rec }, 'audit record not written');
+    }
+  }
+
+  for (const spec of API_ROUTES) {
+    const handler = handlers[spec.operationId];
+    if (!handler) throw new Error(`no handler for ${spec.operationId}`);
+    app.route({ method: spec.method, url: spec.url, config: { access: spec.access, spec }, handler });
+  }
+
+  let boundPort = 0;
+  return {
+    app,
+    metrics,
+    get port() {
+      return boundPort;
+    },
+    async listen(host, port) {
+      await app.listen({ host, port });
+      const addr = app.server.address() as AddressInfo;
+      boundPort = addr.port;
+      log.info({ host, port: boundPort }, 'control API listening');
+      return { host, port: boundPort };
+    },
+    async close() {
+      await app.close();
+    },
+  };
+}
+
+/** org/env from the path; 400 unless both are DNS labels. Null on routes without a namespace. */
+function namespaceParam(req: FastifyRequest): Namespace | null {
+  const p = req.params as Record<string, string | undefined>;
+  if (p.org === undefined && p.env === undefined) return null;
+  const org = p.org ?? '';
+  const env = p.env ?? '';
+  for (const [what, v] of [['org', org], ['env', env]] as const) {
+    if (!isDnsLabel(v)) throw badRequest('invalid_namespace', `${what} ${JSON.stringify(v.slice(0, 80))} is not a lower-case DNS label (a-z, 0-9, "-", 1–63 characters)`);
+  }
+  return { org, env };
+}
+
+function agentHealth(a: AgentStatusView): 'ok' | 'degraded' | 'quiet' {
+  if (a.quiet) return 'quiet';
+  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null ? 'ok' : 'degraded';
+}
