@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { runAgentCommand } from './agent-command.js';
 import { runValidate, runRender } from './offline-commands.js';
 import { runUp } from './up-command.js';
+import { runControlCommand } from './control-command.js';
 import { processIo } from './api-client.js';
 import { runGatewayCommand } from './gateway-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
@@ -17,7 +18,8 @@ Usage:
   weir agent [flags]            run the agent (flags or WEIR_* environment variables, below)
   weir validate <file>...       validate gateway definitions (YAML or JSON); exit 1 on errors
   weir render <dir|file>...     print the HAProxy configuration those gateways render to
-  weir up                       all-in-one demo: agent + embedded file store under ./var
+  weir control                  run the control API (WEIR_STORE, WEIR_CONTROL_ADDR, WEIR_NATS_URL, …)
+  weir up                       all-in-one: control API + agent (+ nats-server when installed) on the file store under ./var
   weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
@@ -39,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       const { flags, positionals } = parseFlags(rest);
       return runRender(positionals, flags);
     }
+    case 'control':
+      return runControlCommand(process.env);
     case 'up':
       return runUp(parseFlags(rest).flags);
     // Control API clients (WEIR_URL, WEIR_TOKEN, WEIR_NAMESPACE).

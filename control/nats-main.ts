@@ -29,9 +29,10 @@ class TeeAuditSink implements AuditSink {
   }
 }
 
-export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env): Promise<RunningControl> {
+export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, opts: { handleSignals?: boolean } = {}): Promise<RunningControl> {
+  const handleSignals = opts.handleSignals !== false;
   const url = (env.WEIR_NATS_URL ?? '').trim();
-  if (url === '') return runControl(env);
+  if (url === '') return runControl(env, { handleSignals });
   let servers: string[];
   try {
     servers = parseNatsServers('WEIR_NATS_URL', url);
@@ -53,7 +54,7 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env): 
   const fileAudit = new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   let running: RunningControl;
   try {
-    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), logger, metrics });
+    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), logger, metrics, handleSignals });
   } catch (err) {
     agentStatus.close();
     await publisher.close();
@@ -71,9 +72,11 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env): 
     await connector.close();
   };
   // The signal handlers of runControl call its own close; finish ours after it.
-  const onSignal = (): void => void close().catch(() => undefined);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  if (handleSignals) {
+    const onSignal = (): void => void close().catch(() => undefined);
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
   return { ...running, close };
 }
 
