@@ -189,8 +189,8 @@ export class AgentTelemetry {
     }
     this.metrics.linesParsed.inc();
     this.metrics.observe(out.record);
+    if (!this.shipper) return 'metrics-only'; // metrics documents only exist in Elasticsearch
     this.aggregator.observe(out.record, this.metrics.labelsFor(out.record));
-    if (!this.shipper) return 'metrics-only';
     const id = documentId(out.record, out.payload, this.ns);
     return { id, index: indexName(this.ns, out.record.time), document: toEcsDocument(out.record, this.ns, this.opts.agentId, id) };
   }

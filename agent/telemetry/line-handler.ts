@@ -26,6 +26,12 @@ export function createLineHandler(opts: LineHandlerOptions): (line: string) => b
     const out = parseLogLine(line);
     if (!out.ok) {
       opts.metrics.parseFailed(out.reason);
+      if (out.reason === 'haproxy_event') {
+        // Server state changes matter to operators; the rest (proxy starts on reload) is noise.
+        if (/ is (DOWN|UP)\b|going DOWN|back UP/.test(out.detail)) log.info({ haproxy: out.detail }, 'HAProxy event');
+        else log.debug({ haproxy: out.detail }, 'HAProxy event');
+        return false;
+      }
       // Rate-limited: a misconfigured log-format would otherwise log every request.
       if (Date.now() - lastParseWarning > 10_000) {
         lastParseWarning = Date.now();

@@ -39,7 +39,8 @@ export interface TrafficRecord {
 }
 
 /** Bounded set: these become a metric label. */
-export type ParseFailureReason = 'empty' | 'oversized' | 'no_payload' | 'invalid_json' | 'missing_field' | 'bad_field';
+/** `haproxy_event`: HAProxy's own messages (server up/down, proxy start) on the same log target; not traffic, not garbage. */
+export type ParseFailureReason = 'empty' | 'oversized' | 'no_payload' | 'haproxy_event' | 'invalid_json' | 'missing_field' | 'bad_field';
 
 export type ParseOutcome =
   | { ok: true; record: TrafficRecord; payload: string; repaired: boolean }
@@ -195,7 +196,12 @@ export function parseLogLine(line: string): ParseOutcome {
   }
   if (line.trim() === '') return fail('empty', 'empty line');
   const payload = syslogPayload(line);
-  if (payload === null) return fail('no_payload', `no JSON payload in line starting ${JSON.stringify(line.slice(0, 40))}`);
+  if (payload === null) {
+    // A well-formed syslog header with a text message is one of HAProxy's own event lines.
+    const event = /^<\d{1,3}>(?:1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) |[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ )(.*)$/.exec(line);
+    if (event) return fail('haproxy_event', (event[1] ?? '').slice(0, 200));
+    return fail('no_payload', `no JSON payload in line starting ${JSON.stringify(line.slice(0, 40))}`);
+  }
   let parsed: unknown;
   let repaired = false;
   // HAProxy never emits JSON escapes, so any `\` is a literal from the URI: JSON.parse would either fail or,

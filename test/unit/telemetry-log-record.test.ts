@@ -64,7 +64,9 @@ test('garbage, empty, oversized and incomplete lines are values with bounded rea
   const cases: Array<[string, string]> = [
     ['', 'empty'],
     ['   ', 'empty'],
-    ['<134>1 2026-11-22T02:10:39Z h haproxy 1 - - Connect from 127.0.0.1', 'no_payload'],
+    // A syslog line with a text message is HAProxy's own event (connect, server DOWN), not garbage.
+    ['<134>1 2026-11-22T02:10:39Z h haproxy 1 - - Connect from 127.0.0.1', 'haproxy_event'],
+    ['<133>Nov 22 02:51:00 vm haproxy[7]: Server shop:v1/s0 is DOWN', 'haproxy_event'],
     ['hello world', 'no_payload'],
     ['<134>Nov 22 02:10:39 haproxy[1]: {"t":1,', 'invalid_json'],
     ['{"t":1}', 'missing_field'],
