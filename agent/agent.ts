@@ -484,7 +484,10 @@ export class Agent {
       this.metrics.reloadFailures.inc({ stage: 'reload' });
       this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
       this.status.lastError = (err as Error).message;
-      this.logger.error({ err: (err as Error).message }, 'reload failed; previous configuration restored');
+      if (this.haproxyStarted) this.logger.error({ err: (err as Error).message }, 'reload failed; previous configuration restored');
+      // E.g. more servers than the file-descriptor limit allows: -c passes, the start fails. The
+      // supervisor keeps retrying; /readyz stays 503 and /status carries HAProxy's own reason.
+      else this.logger.error({ err: (err as Error).message }, 'HAProxy does not start with this configuration; not ready');
     }
   }
 

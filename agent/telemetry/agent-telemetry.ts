@@ -9,7 +9,6 @@
  * (bounded labels follow the applied gateways); `stop()` runs after HAProxy stopped, so its last lines are
  * in, and flushes the shipper for at most `flushTimeoutMs` (the rest goes to the spool).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
@@ -17,7 +16,7 @@ import type { HaproxyModel } from '../plan/haproxy-model.js';
 import { RuntimeClient } from '../haproxy/runtime-client.js';
 import type { Namespace } from '../store/store.js';
 import { BackendCollector } from './backend-collector.js';
-import { EsShipper, type ShipItem, type ShipperStats } from './es-shipper.js';
+import { EsConfigError, EsShipper, loadEsConnection, type EsConnection, type ShipItem, type ShipperStats } from './es-shipper.js';
 import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
 import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
 import { Spool } from './spool.js';
@@ -135,13 +134,11 @@ export class AgentTelemetry {
   }
 
   private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
-    let caPem: string | undefined;
-    if (es.caFile) {
-      try {
-        caPem = await readFile(es.caFile, 'utf8');
-      } catch (err) {
-        throw new TelemetryStartError(`WEIR_ELASTICSEARCH_CA: cannot read ${es.caFile}: ${(err as Error).message}`);
-      }
+    let connection: EsConnection;
+    try {
+      connection = await loadEsConnection(es);
+    } catch (err) {
+      throw err instanceof EsConfigError ? new TelemetryStartError(err.message) : err;
     }
     this.spool = await Spool.open({
       dir: join(this.opts.stateDir, 'spool'),
@@ -151,7 +148,7 @@ export class AgentTelemetry {
     });
     this.metrics.spoolBytes.set(this.spool.bytes());
     this.shipper = new EsShipper<TailAck>({
-      connection: { url: es.url, ...(es.apiKey ? { apiKey: es.apiKey } : {}), ...(es.username ? { username: es.username, password: es.password ?? '' } : {}), ...(caPem ? { caPem } : {}) },
+      connection,
       spool: this.spool,
       metrics: this.metrics,
       logger: this.log,

@@ -8,11 +8,13 @@
  * so this is the only retry layer). With a spool, a batch still failing after `attemptsBeforeSpool` goes to disk,
  * live traffic follows it there until ES answers again, and the spool is replayed in order on recovery.
  */
+import { readFile } from 'node:fs/promises';
 import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { EcsDocument } from './log-record.js';
 import type { Spool, SpoolSegment } from './spool.js';
+import type { ElasticsearchSettings } from './telemetry-settings.js';
 import type { TelemetryMetrics } from './traffic-metrics.js';
 
 export class ShipperError extends Error {
@@ -118,6 +120,29 @@ export function indexTemplate(): Record<string, unknown> {
         },
       },
     },
+  };
+}
+
+export class EsConfigError extends Error {
+  override name = 'EsConfigError';
+}
+
+/** Settings → connection: reads the CA file, so the agent and the control API fail on it the same way. */
+export async function loadEsConnection(es: ElasticsearchSettings, requestTimeoutMs?: number): Promise<EsConnection> {
+  let caPem: string | undefined;
+  if (es.caFile) {
+    try {
+      caPem = await readFile(es.caFile, 'utf8');
+    } catch (err) {
+      throw new EsConfigError(`WEIR_ELASTICSEARCH_CA: cannot read ${es.caFile}: ${(err as Error).message}`);
+    }
+  }
+  return {
+    url: es.url,
+    ...(es.apiKey ? { apiKey: es.apiKey } : {}),
+    ...(es.username ? { username: es.username, password: es.password ?? '' } : {}),
+    ...(caPem ? { caPem } : {}),
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
   };
 }
 

@@ -15,20 +15,22 @@ export class TelemetrySettingsError extends Error {
  */
 export type LogSource = 'udp' | 'ring' | 'file' | 'none';
 
+export interface ElasticsearchSettings {
+  url: string;
+  apiKey: string | null;
+  username: string | null;
+  password: string | null;
+  /** Path of a PEM file; read at start. */
+  caFile: string | null;
+}
+
 export interface TelemetrySettings {
   enabled: boolean;
   source: LogSource;
   udpAddr: { host: string; port: number };
   tcpAddr: { host: string; port: number };
   logFile: string | null;
-  elasticsearch: {
-    url: string;
-    apiKey: string | null;
-    username: string | null;
-    password: string | null;
-    /** Path of a PEM file; read at start. */
-    caFile: string | null;
-  } | null;
+  elasticsearch: ElasticsearchSettings | null;
   spoolMaxBytes: number;
   /** Aggregated metrics document window. */
   windowSeconds: number;
@@ -122,23 +124,7 @@ export function resolveTelemetrySettings(
     }
     if (source === 'file' && !logFile) throw new TelemetrySettingsError(`${get('logSource').name}=file needs ${get('logFile').name}`);
   }
-  const url = v('elasticsearchUrl');
-  let elasticsearch: TelemetrySettings['elasticsearch'] = null;
-  if (url !== '') {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" is not a URL`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" must be http(s)://`);
-    const apiKey = v('elasticsearchApiKey') || null;
-    const username = v('elasticsearchUsername') || null;
-    const password = get('elasticsearchPassword').value || null;
-    if (apiKey && username) throw new TelemetrySettingsError(`${get('elasticsearchApiKey').name} and ${get('elasticsearchUsername').name} are both set; use one`);
-    if (password && !username) throw new TelemetrySettingsError(`${get('elasticsearchPassword').name} is set without ${get('elasticsearchUsername').name}`);
-    elasticsearch = { url, apiKey, username, password, caFile: v('elasticsearchCa') || null };
-  }
+  const elasticsearch = resolveElasticsearchSettings(get);
   return {
     enabled: onOff === 'on',
     source,
@@ -151,4 +137,37 @@ export function resolveTelemetrySettings(
     flushTimeoutMs: whole(get('telemetryFlushTimeoutMs').name, v('telemetryFlushTimeoutMs'), 0, 600_000),
     queueCapacity: whole(get('telemetryQueueCapacity').name, v('telemetryQueueCapacity'), 100, 1_000_000),
   };
+}
+
+type EsSettingKey = 'elasticsearchUrl' | 'elasticsearchApiKey' | 'elasticsearchUsername' | 'elasticsearchPassword' | 'elasticsearchCa';
+
+/**
+ * WEIR_ELASTICSEARCH_URL and its credentials; null when the URL is empty. Shared by the agent (flags or env) and
+ * the control API (env only, see `elasticsearchSettingsFromEnv`) so both accept and reject the same values.
+ */
+export function resolveElasticsearchSettings(get: (key: EsSettingKey) => { value: string; name: string }): ElasticsearchSettings | null {
+  const v = (k: EsSettingKey): string => get(k).value.trim();
+  const url = v('elasticsearchUrl');
+  if (url === '') return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" must be http(s)://`);
+  const apiKey = v('elasticsearchApiKey') || null;
+  const username = v('elasticsearchUsername') || null;
+  const password = get('elasticsearchPassword').value || null;
+  if (apiKey && username) throw new TelemetrySettingsError(`${get('elasticsearchApiKey').name} and ${get('elasticsearchUsername').name} are both set; use one`);
+  if (password && !username) throw new TelemetrySettingsError(`${get('elasticsearchPassword').name} is set without ${get('elasticsearchUsername').name}`);
+  return { url, apiKey, username, password, caFile: v('elasticsearchCa') || null };
+}
+
+/** The same settings from environment variables only (the control API has no flags). */
+export function elasticsearchSettingsFromEnv(env: NodeJS.ProcessEnv): ElasticsearchSettings | null {
+  return resolveElasticsearchSettings((key) => {
+    const spec = TELEMETRY_SETTINGS.find((s) => s.key === key) as TelemetrySettingSpec;
+    return { value: env[spec.env] ?? spec.default, name: spec.env };
+  });
 }
