@@ -1,0 +1,35 @@
+// Benchmark entry: `node dist/bench/run.js [name...]` (or `make bench B=name`).
+// Names: throughput, latency, scale; none = all, in that order. Tables go to stdout,
+// progress to stderr, raw results to .cache/bench/. Knobs are environment variables
+// (BENCH_SECONDS, BENCH_RUNS, ...; see docs/BENCHMARKS.md).
+import { progress } from './lib.js';
+
+const BENCHMARKS: Record<string, () => Promise<void>> = {
+  throughput: async () => (await import('./throughput.js')).throughput(),
+  latency: async () => (await import('./latency.js')).latency(),
+  scale: async () => (await import('./scale.js')).scale(),
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2).flatMap((a) => a.split(/[\s,]+/)).filter(Boolean);
+  const todo = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  const unknown = todo.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}\n`);
+    process.exit(2);
+  }
+  for (const n of todo) {
+    progress(`== ${n}`);
+    const started = Date.now();
+    await BENCHMARKS[n]?.();
+    progress(`== ${n} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
