@@ -1,6 +1,7 @@
 // Throughput: Weir's rendered config vs a hand-written single-hop config vs Vamp's two-level
 // layout, same upstreams, same machine, alternating runs. Weir's side is rendered through the
 // agent's own model builder and templates, so the measured config is what the agent ships.
+import { createSocket } from 'node:dgram';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseGateway } from '../model/parse.js';
@@ -14,11 +15,14 @@ const VARIANTS: Variant[] = ['weir', 'hand', 'vamp'];
 interface Scenario {
   name: string;
   condition: boolean;
+  /** Per-request JSON logs over UDP, as the agent ships by default (telemetry on). */
+  logs?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
   { name: '2 routes, 50/50', condition: false },
   { name: '2 routes 50/50 + 1 condition route (not matching)', condition: true },
+  { name: '2 routes 50/50, per-request JSON logs on in all three (UDP to a local sink)', condition: false, logs: true },
 ];
 
 /** The defaults section shared by the hand-written and Vamp configs: Weir's timeouts, checks and (no) logging. */
@@ -38,6 +42,21 @@ const HAND_DEFAULTS = `defaults
 `;
 
 const globalSection = (nbthread: number | null): string => `global\n${nbthread ? `  nbthread ${nbthread}\n` : ''}`;
+
+/**
+ * The logging lines of Weir's rendered config (global `log`, `unique-id-format`, `log-format`),
+ * reused verbatim by the other two configs so all three log the same line per request.
+ */
+function loggingOf(weirCfg: string): { global: string; defaults: string } {
+  const line = (re: RegExp): string => (re.exec(weirCfg)?.[0] ?? '').trimEnd();
+  return {
+    global: `${line(/^  log \d.*$/m)}\n`,
+    defaults: `  log global\n${line(/^  unique-id-format .*$/m)}\n${line(/^  log-format .*$/m)}\n`,
+  };
+}
+
+const withLogging = (cfg: string, logging: { global: string; defaults: string } | null): string =>
+  logging ? cfg.replace(/^global\n/m, `global\n${logging.global}`).replace(/^defaults\n/m, `defaults\n${logging.defaults}`) : cfg;
 
 function handConfig(port: number, up: Record<string, number>, condition: boolean, nbthread: number | null): string {
   return `${globalSection(nbthread)}${HAND_DEFAULTS}
@@ -93,7 +112,7 @@ routes:
 ${condition ? `  c:\n    weight: 0%\n    condition: user-agent = Firefox\n    targets: ["127.0.0.1:${up.c}"]\n` : ''}`;
 }
 
-async function weirConfig(dir: string, port: number, up: Record<string, number>, condition: boolean, nbthread: number | null): Promise<string> {
+async function weirConfig(dir: string, port: number, up: Record<string, number>, condition: boolean, nbthread: number | null, logTarget: string | null): Promise<string> {
   const parsed = parseGateway(weirYaml('gw', port, up, condition), { source: 'bench', format: 'yaml', expectedName: 'gw' });
   if (!parsed.ok) throw new Error(`bench gateway invalid: ${JSON.stringify(parsed.errors)}`);
   const mapsDir = join(dir, 'maps');
@@ -108,13 +127,22 @@ async function weirConfig(dir: string, port: number, up: Record<string, number>,
     hardStopAfter: '30s',
     maxReloads: 50,
     maxconn: null,
-    logTarget: null,
+    logTarget,
     monitorPort: 0,
   });
   for (const [path, content] of Object.entries(rendered.maps)) await writeFile(path, content);
   let cfg = rendered.config;
   if (nbthread) cfg = cfg.replace(/^global\n/m, `global\n  nbthread ${nbthread}\n`);
   return cfg;
+}
+
+/** A UDP port that receives and discards log lines, counting them (proves the logging runs). */
+async function udpSink(): Promise<{ port: number; received: () => number; close: () => void }> {
+  const sock = createSocket('udp4');
+  let n = 0;
+  sock.on('message', () => (n += 1));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  return { port: sock.address().port, received: () => n, close: () => sock.close() };
 }
 
 export async function throughput(): Promise<void> {
@@ -136,10 +164,14 @@ export async function throughput(): Promise<void> {
       await mkdir(dir, { recursive: true });
       const [pw = 0, ph = 0, pv = 0] = await freePorts(3);
       const port: Record<Variant, number> = { weir: pw, hand: ph, vamp: pv };
+      let sink: { port: number; received: () => number; close: () => void } | null = null;
+      if (sc.logs) sink = await udpSink();
+      const weirCfg = await weirConfig(dir, pw, up, sc.condition, nbthread, sink ? `127.0.0.1:${sink.port}` : null);
+      const logging = sink ? loggingOf(weirCfg) : null;
       const cfgs: Record<Variant, string> = {
-        weir: await weirConfig(dir, pw, up, sc.condition, nbthread),
-        hand: handConfig(ph, up, sc.condition, nbthread),
-        vamp: vampConfig(dir, pv, up, sc.condition, nbthread),
+        weir: weirCfg,
+        hand: withLogging(handConfig(ph, up, sc.condition, nbthread), logging),
+        vamp: withLogging(vampConfig(dir, pv, up, sc.condition, nbthread), logging),
       };
       const running: HaproxyProc[] = [];
       const pidOf = {} as Record<Variant, number>;
@@ -174,6 +206,10 @@ export async function throughput(): Promise<void> {
           progress(`  ${v}: ${fmt(r[v].rps, 0)} req/s, ${fmt(r[v].cpuUsPerReq ?? NaN, 1)} µs HAProxy CPU/request, errors ${r[v].errors}, non-2xx ${r[v].non2xx}`);
         }
         scRuns.push(r);
+      }
+      if (sink) {
+        progress(`${sc.name}: the UDP sink received ${sink.received()} log lines`);
+        sink.close();
       }
       results.push({ scenario: sc.name, runs: scRuns, samples });
       for (const p of running) await p.stop();
