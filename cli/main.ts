@@ -8,6 +8,7 @@ import { runUp } from './up-command.js';
 import { runControlCommand } from './control-command.js';
 import { processIo } from './api-client.js';
 import { runGatewayCommand } from './gateway-commands.js';
+import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
 import { SETTINGS } from '../agent/settings.js';
@@ -23,6 +24,7 @@ Usage:
   weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
+  weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
   weir token create|list|revoke API tokens (admin)
   weir help                     this text
 
@@ -54,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       return runStatusCommand(rest, processIo());
     case 'agents':
       return runAgentsCommand(rest, processIo());
+    case 'metrics':
+      return runMetricsCommand(rest, processIo());
     case 'token':
     case 'tokens':
       return runTokenCommand(rest, processIo());

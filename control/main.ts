@@ -8,7 +8,11 @@ import { openStore } from '../agent/store/open-store.js';
 import { FileAuditSink } from './audit-file.js';
 import type { Store } from './gateway-service.js';
 import { ControlMetrics } from './metrics.js';
-import type { AgentStatusSource, AuditSink, ChangePublisher } from './seams.js';
+import { SettingsError } from '../agent/settings.js';
+import { EsConfigError } from '../agent/telemetry/es-shipper.js';
+import { elasticsearchSettingsFromEnv, TelemetrySettingsError } from '../agent/telemetry/telemetry-settings.js';
+import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from './seams.js';
+import { ElasticsearchTrafficMetrics } from './traffic-metrics-source.js';
 import { createControlServer, type ControlServer } from './server.js';
 import { resolveControlSettings, type ControlSettings } from './settings.js';
 import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
@@ -16,6 +20,8 @@ import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
 export interface ControlExtras {
   events?: ChangePublisher;
   agentStatus?: AgentStatusSource;
+  /** Replaces the Elasticsearch source made from WEIR_ELASTICSEARCH_* (closed with the server either way). */
+  trafficMetrics?: TrafficMetricsSource;
   /** Replaces the file audit log (e.g. the NATS one). */
   audit?: AuditSink;
   tokens?: TokenStore;
@@ -40,6 +46,13 @@ export class StoreNotWritableError extends Error {
 
 export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: ControlExtras = {}): Promise<RunningControl> {
   const settings = resolveControlSettings(env);
+  // Checked before anything opens, so a bad Elasticsearch setting fails the start with its variable's name.
+  let esSettings: ReturnType<typeof elasticsearchSettingsFromEnv> = null;
+  try {
+    esSettings = extras.trafficMetrics ? null : elasticsearchSettingsFromEnv(env);
+  } catch (err) {
+    throw err instanceof TelemetrySettingsError ? new SettingsError(err.message) : err;
+  }
   const log = extras.logger ?? createLogger({ name: 'weir-control', ...(env.WEIR_LOG_LEVEL ? { level: env.WEIR_LOG_LEVEL } : {}) });
   const opened = await openStore(settings.store, { logger: log, env });
   if (!opened.get || !opened.put || !opened.delete) {
@@ -47,6 +60,16 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     throw new StoreNotWritableError(`store ${opened.location} cannot be written to by the control API`);
   }
   const store = opened as Store;
+  let trafficMetrics = extras.trafficMetrics;
+  if (!trafficMetrics && esSettings) {
+    try {
+      trafficMetrics = await ElasticsearchTrafficMetrics.fromSettings(esSettings, { logger: log });
+    } catch (err) {
+      await store.close();
+      throw err instanceof EsConfigError ? new SettingsError(err.message) : err;
+    }
+  }
+  log.info({ elasticsearch: trafficMetrics ? (esSettings ? new URL(esSettings.url).origin : 'custom') : 'off' }, 'traffic metrics source');
   const tokens = extras.tokens ?? new FileTokenStore(join(settings.stateDir, 'tokens.json'));
   const fileAudit = extras.audit ? undefined : new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   const boot = await ensureAdminToken(tokens, settings.adminToken !== undefined ? { fromEnv: settings.adminToken } : {});
@@ -60,6 +83,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     bodyLimitBytes: settings.bodyLimitBytes,
     ...(extras.events ? { events: extras.events } : {}),
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
+    ...(trafficMetrics ? { trafficMetrics } : {}),
     ...(extras.metrics ? { metrics: extras.metrics } : {}),
   });
   await server.listen(settings.addr.host, settings.addr.port);
@@ -70,6 +94,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       await server.close();
+      await trafficMetrics?.close().catch((err: unknown) => log.warn({ err }, 'closing the Elasticsearch client failed'));
       await fileAudit?.close();
       await store.close();
       log.info('control API stopped');

@@ -76,6 +76,40 @@ function components(): Record<string, JsonSchema> {
         },
       },
     },
+    TrafficStats: {
+      type: 'object',
+      required: ['requests', 'rate_per_s', 'response_time_ms', 'errors_5xx', 'error_ratio', 'health'],
+      properties: {
+        requests: { type: 'integer' },
+        rate_per_s: { type: 'number', description: 'requests / window_s' },
+        response_time_ms: {
+          type: 'object',
+          description: 'Ta (active time) for HTTP, Tt for TCP; null when the window has no timed request',
+          properties: Object.fromEntries(['p50', 'p95', 'p99', 'avg'].map((k) => [k, { type: ['number', 'null'] }])),
+        },
+        errors_5xx: { type: 'integer', description: 'HTTP 5xx; for TCP, sessions the server side ended abnormally' },
+        error_ratio: { type: 'number' },
+        health: { type: 'number', description: '1 − error_ratio, as in the agents\' weir-metrics-* documents' },
+      },
+    },
+    TrafficMetrics: {
+      allOf: [
+        ref('TrafficStats'),
+        {
+          type: 'object',
+          required: ['gateway', 'window_s', 'from', 'to', 'source'],
+          properties: {
+            gateway: { type: 'string' },
+            route: { type: 'string' },
+            window_s: { type: 'integer' },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            per_route: { type: 'array', description: 'Gateway endpoint: one entry per route of the definition and per route seen in the logs', items: { allOf: [ref('TrafficStats'), { type: 'object', properties: { route: { type: 'string' } } }] } },
+            source: { enum: ['elasticsearch'] },
+          },
+        },
+      ],
+    },
     AgentList: { type: 'object', properties: { namespace: { type: 'string' }, statusSource: { enum: ['nats', 'unavailable'] }, agents: { type: 'array', items: { type: 'object' } } } },
     TokenInfo: {
       type: 'object',
@@ -110,6 +144,8 @@ function response(kind: ResponseKind): JsonSchema {
       return { description: 'Convergence of the gateway over the agents', content: json('GatewayStatus') };
     case 'agentList':
       return { description: 'The agents', content: json('AgentList') };
+    case 'trafficMetrics':
+      return { description: 'Traffic metrics over the window', content: json('TrafficMetrics') };
     case 'tokenList':
       return { description: 'The tokens', content: json('TokenList') };
     case 'tokenCreated':
@@ -134,7 +170,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
-  503: 'store_unavailable: the config store cannot be reached',
+  503: 'store_unavailable: the config store cannot be reached; metrics_unavailable: Elasticsearch is not configured (WEIR_ELASTICSEARCH_URL) or cannot answer',
 };
 
 export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
@@ -147,6 +183,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
       required: true,
       schema: m[1] === 'id' || m[1] === 'route' ? { type: 'string' } : { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' },
     }));
+    const query = (r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: { type: 'string', ...(q.pattern ? { pattern: q.pattern } : {}) } }));
     const headers = (r.preconditions ?? []).map((h) => ({ name: h, in: 'header', required: false, schema: { type: 'string' }, description: h === 'If-Match' ? '"<version>" or *' : '* (create only)' }));
     const responses: Record<string, JsonSchema> = {};
     for (const [status, kind] of Object.entries(r.responses)) responses[status] = response(kind as ResponseKind);
@@ -158,7 +195,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
       operationId: r.operationId,
       summary: r.summary,
       tags: [r.tag],
-      parameters: [...params, ...headers],
+      parameters: [...params, ...query, ...headers],
       responses,
       ...(r.access === 'public' ? { security: [] } : {}),
       'x-weir-access': r.access,

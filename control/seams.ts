@@ -28,3 +28,47 @@ export interface AuditSink {
 export interface PublishErrorReporter {
   publishError(kind: string): void;
 }
+
+/** One gateway's (or route's) traffic over a window, as computed from the request logs. */
+export interface TrafficStats {
+  requests: number;
+  /** requests / window seconds (Vamp's `rate`). */
+  rate_per_s: number;
+  /** Null when the window has no timed request. */
+  response_time_ms: { p50: number | null; p95: number | null; p99: number | null; avg: number | null };
+  errors_5xx: number;
+  error_ratio: number;
+  /** 1 − error_ratio, as in the agent's `weir-metrics-*` documents. */
+  health: number;
+}
+
+export interface TrafficMetricsQuery {
+  ns: Namespace;
+  gateway: string;
+  /** Only this route; absent = the whole gateway, split per route too. */
+  route?: string;
+  windowSeconds: number;
+}
+
+export interface TrafficMetricsResult {
+  /** The window as the source evaluated it. */
+  from: string;
+  to: string;
+  total: TrafficStats;
+  /** Per route seen in the window (gateway queries only). */
+  perRoute?: Array<{ route: string } & TrafficStats>;
+  /** Where the numbers come from, e.g. "elasticsearch". */
+  source: string;
+}
+
+/** Reads traffic metrics for the control API's metrics endpoints. */
+export interface TrafficMetricsSource {
+  /** Throws `TrafficMetricsUnavailableError` when the backend cannot answer. */
+  query(q: TrafficMetricsQuery): Promise<TrafficMetricsResult>;
+  close(): Promise<void>;
+}
+
+/** The metrics backend is down, refused the query or is misconfigured: the API answers 503. */
+export class TrafficMetricsUnavailableError extends Error {
+  override readonly name = 'TrafficMetricsUnavailableError';
+}

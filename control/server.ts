@@ -11,14 +11,14 @@ import { API_ROUTES, methodsForPath, type RouteSpec } from './api-routes.js';
 import { actor, allowed, authenticate, forbidden, type Access, type Principal } from './auth.js';
 import { ApiError, badRequest, conflict, notFound, type ErrorBody } from './errors.js';
 import type { AuditRecord } from './events.js';
-import { definitionAsJson, GatewayService, summarize, type Store } from './gateway-service.js';
+import { definitionAsJson, GatewayService, parseEntry, summarize, type Store } from './gateway-service.js';
 import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
 import { ControlMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
 
 export { DEFAULT_BODY_LIMIT };
-import type { AgentStatusSource, AgentStatusView, AuditSink, ChangePublisher } from './seams.js';
+import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
 
 declare module 'fastify' {
@@ -37,6 +37,11 @@ export interface ControlServerOptions {
   audit: AuditSink;
   events?: ChangePublisher;
   agentStatus?: AgentStatusSource;
+  /**
+   * Traffic metrics for `/gateways/{g}/metrics` (Elasticsearch, when WEIR_ELASTICSEARCH_URL is set). Not `metrics`:
+   * that name is the Prometheus registry below. Without it those endpoints answer 503 metrics_unavailable.
+   */
+  trafficMetrics?: TrafficMetricsSource;
   logger: Logger;
   /** Largest accepted request body; bigger ones get 413. Default 512 KiB (a gateway is at most 256 KiB). */
   bodyLimitBytes?: number;
@@ -212,6 +217,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 
     gatewayStatus: async (req) => gateways.status(ctx(req).ns, param(req, 'name'), opts.agentStatus),
 
+    gatewayMetrics: async (req) => trafficMetrics(req, undefined),
+    routeMetrics: async (req) => trafficMetrics(req, param(req, 'route')),
+
     listAgents: async (req) => {
       const ns = ctx(req).ns;
       if (!opts.agentStatus) return { namespace: namespaceKey(ns), statusSource: 'unavailable', reason: 'this control server has no agent status source: agents report status over NATS, which is not configured', agents: [] };
@@ -280,6 +288,37 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     return written(reply, 200, name, r.version, r.gateway);
   }
 
+  async function trafficMetrics(req: FastifyRequest, route: string | undefined): Promise<unknown> {
+    const { ns } = ctx(req);
+    const windowSeconds = parseWindow((req.query as Record<string, unknown> | undefined)?.window);
+    const name = param(req, 'name');
+    // The store decides what exists: metrics of a typo would be a plausible-looking zero.
+    const entry = await gateways.get(ns, name);
+    const parsed = parseEntry(entry);
+    const defined = parsed.ok ? parsed.gateway.routes.map((r) => r.name) : null;
+    if (route !== undefined && defined && !defined.includes(route)) throw notFound('route_not_found', `gateway "${name}" has no route ${JSON.stringify(route.slice(0, 80))} (routes: ${defined.join(', ')})`);
+    const source = opts.trafficMetrics;
+    if (!source) {
+      throw new ApiError(503, 'metrics_unavailable', 'traffic metrics are read from the request logs in Elasticsearch, which this control API is not configured for: set WEIR_ELASTICSEARCH_URL (and WEIR_ELASTICSEARCH_API_KEY or _USERNAME/_PASSWORD, _CA as needed) to the cluster the agents ship to');
+    }
+    let r: TrafficMetricsResult;
+    try {
+      r = await source.query({ ns, gateway: name, ...(route !== undefined ? { route } : {}), windowSeconds });
+    } catch (err) {
+      if (err instanceof TrafficMetricsUnavailableError) throw new ApiError(503, 'metrics_unavailable', err.message);
+      throw err;
+    }
+    const body: Record<string, unknown> = { gateway: name, ...(route !== undefined ? { route } : {}), window_s: windowSeconds, from: r.from, to: r.to, ...r.total };
+    if (route === undefined) {
+      // Every route of the definition, idle ones as zeros, then routes only the logs know (removed lately).
+      const seen = new Map((r.perRoute ?? []).map((x) => [x.route, x]));
+      const names = [...(defined ?? []), ...[...seen.keys()].filter((n) => !(defined ?? []).includes(n)).sort()];
+      body.per_route = names.map((n) => seen.get(n) ?? { route: n, ...idleStats() });
+    }
+    body.source = r.source;
+    return body;
+  }
+
   async function auditToken(req: FastifyRequest, action: string, id: string, before: string | null, after: string | null): Promise<void> {
     const p = req.principal as Principal;
     const rec: AuditRecord = { id: randomUUID(), at: new Date().toISOString(), by: actor(p), role: p.role, action, target: `token/${id}`, beforeVersion: before, afterVersion: after, requestId: req.id };
@@ -327,6 +366,25 @@ function namespaceParam(req: FastifyRequest): Namespace | null {
     if (!isDnsLabel(v)) throw badRequest('invalid_namespace', `${what} ${JSON.stringify(v.slice(0, 80))} is not a lower-case DNS label (a-z, 0-9, "-", 1–63 characters)`);
   }
   return { org, env };
+}
+
+const WINDOW_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+const MAX_WINDOW_S = 24 * 3600;
+
+/** `?window=Ns|Nm|Nh`, 1 s to 24 h, default 60 s; 400 otherwise. */
+export function parseWindow(raw: unknown): number {
+  if (raw === undefined || raw === '') return 60;
+  const m = typeof raw === 'string' ? /^(\d{1,6})([smh])$/.exec(raw) : null;
+  const seconds = m ? Number(m[1]) * (WINDOW_UNITS[m[2] as string] ?? 0) : 0;
+  if (!m || seconds < 1 || seconds > MAX_WINDOW_S) {
+    const shown = typeof raw === 'string' ? JSON.stringify(raw.slice(0, 40)) : 'given more than once';
+    throw badRequest('invalid_window', `window ${shown}: use a number with s, m or h between 1s and 24h, e.g. 60s, 5m, 1h`);
+  }
+  return seconds;
+}
+
+function idleStats(): TrafficStats {
+  return { requests: 0, rate_per_s: 0, response_time_ms: { p50: null, p95: null, p99: null, avg: null }, errors_5xx: 0, error_ratio: 0, health: 1 };
 }
 
 function agentHealth(a: AgentStatusView): 'ok' | 'degraded' | 'quiet' {

@@ -31,6 +31,8 @@ export class ElasticsearchDouble {
   readonly templates = new Map<string, Doc>();
   /** Counts per endpoint kind, for assertions ("bulk", "search", "template", ...). */
   readonly requests = new Map<string, number>();
+  /** Every `_search` as received: target, URL parameters and body. */
+  readonly searches: Array<{ index: string; params: Record<string, string>; body: Doc }> = [];
   /** Every bulk item result, in order: what the client saw. */
   readonly bulkItemStatuses: number[] = [];
   latencyMs = 0;
@@ -166,8 +168,8 @@ export class ElasticsearchDouble {
       if (path.length === 0 && (method === 'GET' || method === 'HEAD')) return this.info(res);
       if (path[0] === '_index_template' && path[1]) return this.template(method, path[1], body, res);
       if (path.at(-1) === '_bulk' && (method === 'POST' || method === 'PUT')) return await this.bulk(path.length === 2 ? path[0]! : null, raw, res);
-      if (path.at(-1) === '_search' && (method === 'POST' || method === 'GET')) return this.search(path.length === 2 ? path[0]! : '*', body, res);
-      if (path.at(-1) === '_count' && (method === 'POST' || method === 'GET')) return this.countDocs(path.length === 2 ? path[0]! : '*', body, res);
+      if (path.at(-1) === '_search' && (method === 'POST' || method === 'GET')) return this.search(path.length === 2 ? path[0]! : '*', body, res, url.searchParams);
+      if (path.at(-1) === '_count' && (method === 'POST' || method === 'GET')) return this.countDocs(path.length === 2 ? path[0]! : '*', body, res, url.searchParams);
       if (path.at(-1) === '_refresh') {
         this.count('refresh');
         return this.send(res, 200, { _shards: { total: 1, successful: 1, failed: 0 } });
@@ -258,9 +260,14 @@ export class ElasticsearchDouble {
     this.send(res, 200, { took: Date.now() - started, errors, items });
   }
 
-  private filtered(pattern: string, body: Doc): Array<{ index: string; id: string; source: Doc }> {
+  // Multi-target syntax ("API conventions"): a missing concrete index is an error unless ignore_unavailable=true;
+  // a wildcard matching nothing is fine unless allow_no_indices=false (both defaults as for _search/_count).
+  private filtered(pattern: string, body: Doc, params?: URLSearchParams): Array<{ index: string; id: string; source: Doc }> {
+    const ignoreUnavailable = params?.get('ignore_unavailable') === 'true';
+    const allowNoIndices = params?.get('allow_no_indices') !== 'false';
+    for (const part of pattern.split(',')) if (!part.includes('*') && !this.indices.has(part) && !ignoreUnavailable) throw new NotFound(part);
     const names = this.resolve(pattern);
-    if (names.length === 0 && !pattern.includes('*')) throw new NotFound(pattern);
+    if (names.length === 0 && !allowNoIndices) throw new NotFound(pattern);
     const all: Array<{ index: string; id: string; source: Doc }> = [];
     for (const n of names) for (const [id, source] of this.indices.get(n)!) all.push({ index: n, id, source });
     const q = body.query as Doc | undefined;
@@ -268,11 +275,12 @@ export class ElasticsearchDouble {
   }
 
   // "Search API": query, size (default 10), aggs/aggregations; hits.total is exact here (relation "eq").
-  private search(pattern: string, body: Doc, res: ServerResponse): void {
+  private search(pattern: string, body: Doc, res: ServerResponse, params: URLSearchParams): void {
     this.count('search');
+    this.searches.push({ index: pattern, params: Object.fromEntries(params), body });
     let docs: Array<{ index: string; id: string; source: Doc }>;
     try {
-      docs = this.filtered(pattern, body);
+      docs = this.filtered(pattern, body, params);
     } catch (err) {
       if (err instanceof NotFound) return this.send(res, 404, esError(404, 'index_not_found_exception', `no such index [${err.index}]`, { index: err.index }));
       throw err;
@@ -290,10 +298,10 @@ export class ElasticsearchDouble {
   }
 
   // "Count API".
-  private countDocs(pattern: string, body: Doc, res: ServerResponse): void {
+  private countDocs(pattern: string, body: Doc, res: ServerResponse, params: URLSearchParams): void {
     this.count('count');
     try {
-      this.send(res, 200, { count: this.filtered(pattern, body).length, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 } });
+      this.send(res, 200, { count: this.filtered(pattern, body, params).length, _shards: { total: 1, successful: 1, skipped: 0, failed: 0 } });
     } catch (err) {
       if (err instanceof NotFound) return this.send(res, 404, esError(404, 'index_not_found_exception', `no such index [${err.index}]`, { index: err.index }));
       throw err;
@@ -344,7 +352,7 @@ function cmpValue(docV: unknown, bound: number | string): number | null {
   return null;
 }
 
-// Query DSL subset: match_all, term, terms, range, exists, bool {filter, must, must_not, should}.
+// Query DSL subset: match_all, term, terms, prefix, range, exists, bool {filter, must, must_not, should}.
 function matches(doc: Doc, q: Doc): boolean {
   const [kind, arg] = Object.entries(q)[0] ?? ['match_all', {}];
   const a = arg as Doc;
@@ -359,6 +367,12 @@ function matches(doc: Doc, q: Doc): boolean {
     case 'terms': {
       const [field, list] = Object.entries(a)[0]!;
       return fieldValues(doc, field).some((v) => (list as unknown[]).includes(v));
+    }
+    // "Prefix query": `{prefix: {field: {value}}}` or the short form `{prefix: {field: "v"}}`, on keyword values.
+    case 'prefix': {
+      const [field, spec] = Object.entries(a)[0]!;
+      const want = spec && typeof spec === 'object' ? (spec as Doc).value : spec;
+      return typeof want === 'string' && fieldValues(doc, field).some((v) => typeof v === 'string' && v.startsWith(want));
     }
     case 'exists':
       return fieldValues(doc, a.field as string).length > 0;
@@ -381,7 +395,9 @@ function matches(doc: Doc, q: Doc): boolean {
       if (!list(a.must).every((c) => matches(doc, c))) return false;
       if (list(a.must_not).some((c) => matches(doc, c))) return false;
       const should = list(a.should);
-      if (should.length && !(a.filter || a.must) && !should.some((c) => matches(doc, c))) return false;
+      // minimum_should_match (integer form only): default 1 with should but no must/filter, else 0 ("Boolean query").
+      const msm = typeof a.minimum_should_match === 'number' ? a.minimum_should_match : should.length && !(a.filter || a.must) ? 1 : 0;
+      if (msm > 0 && should.filter((c) => matches(doc, c)).length < msm) return false;
       return true;
     }
     default:

@@ -4,7 +4,7 @@ import type { Namespace } from '../../agent/store/store.js';
 import { silentLogger } from '../../agent/log.js';
 import { MemoryAuditSink } from '../../control/audit-file.js';
 import type { Store } from '../../control/gateway-service.js';
-import type { AgentStatusSource, ChangePublisher } from '../../control/seams.js';
+import type { AgentStatusSource, ChangePublisher, TrafficMetricsSource } from '../../control/seams.js';
 import { createControlServer, type ControlServer } from '../../control/server.js';
 import { issueToken, MemoryTokenStore, type Role, type TokenStore } from '../../control/tokens.js';
 
@@ -43,7 +43,7 @@ export const nsPath = (ns: Namespace, rest = ''): string => `/api/v1/namespaces/
 
 export async function startControl(
   store: Store,
-  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture } = {},
+  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
   const audit = opts.replicaOf?.audit ?? new MemoryAuditSink();
@@ -68,6 +68,7 @@ export async function startControl(
     logger: silentLogger(),
     ...(opts.events ? { events: opts.events } : {}),
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
+    ...(opts.trafficMetrics ? { trafficMetrics: opts.trafficMetrics } : {}),
     ...(opts.bodyLimitBytes !== undefined ? { bodyLimitBytes: opts.bodyLimitBytes } : {}),
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
   });

@@ -104,6 +104,23 @@ S('the official 8.x client works against it (product check, templates, bulk, sea
   }
 });
 
+S('multi-target options, prefix query and minimum_should_match behave as documented', async ({ es }) => {
+  const bulk = ['{"create":{"_index":"logs-a","_id":"1"}}', '{"ts":"SD","n":1}', '{"create":{"_index":"logs-a","_id":"2"}}', '{"ts":"cD","n":2}', ''].join('\n');
+  assert.is((await raw(es, 'POST', '/_bulk', bulk, { 'content-type': 'application/x-ndjson' })).status, 200);
+  // A missing concrete index is 404 unless ignore_unavailable; a wildcard matching nothing is empty unless allow_no_indices=false.
+  assert.is((await raw(es, 'POST', '/logs-b/_search', '{}')).status, 404);
+  assert.is((await raw(es, 'POST', '/logs-b/_search?ignore_unavailable=true', '{}')).status, 200);
+  assert.is((await raw(es, 'POST', '/none-*/_search', '{}')).status, 200);
+  assert.is((await raw(es, 'POST', '/none-*/_search?allow_no_indices=false', '{}')).status, 404);
+  const hits = async (query: unknown): Promise<number> => ((await raw(es, 'POST', '/logs-*/_search', JSON.stringify({ query }))).body!.hits as { total: { value: number } }).total.value;
+  assert.is(await hits({ prefix: { ts: { value: 'S' } } }), 1);
+  assert.is(await hits({ prefix: { ts: 'c' } }), 1);
+  // should with a filter: optional (0) by default, required with minimum_should_match 1.
+  assert.is(await hits({ bool: { filter: [{ range: { n: { gte: 1 } } }], should: [{ prefix: { ts: 'S' } }] } }), 2);
+  assert.is(await hits({ bool: { filter: [{ range: { n: { gte: 1 } } }], should: [{ prefix: { ts: 'S' } }], minimum_should_match: 1 } }), 1);
+  assert.is(es.searches.at(-1)!.index, 'logs-*');
+});
+
 S('whole-request faults, and stop()/start() on the same port', async ({ es }) => {
   es.failNextRequests(1, 503);
   const r = await raw(es, 'POST', '/_bulk', '{"create":{"_index":"a","_id":"1"}}\n{"x":1}\n');
