@@ -1,5 +1,5 @@
 // Benchmark entry: `node dist/bench/run.js [name...]` (or `make bench B=name`).
-// Names: throughput, latency, scale; none = all, in that order. Tables go to stdout,
+// Names: throughput, latency, scale, convergence, log-sources; none = all, in that order. Tables go to stdout,
 // progress to stderr, raw results to .cache/bench/. Knobs are environment variables
 // (BENCH_SECONDS, BENCH_RUNS, ...; see docs/BENCHMARKS.md).
 import { progress } from './lib.js';
@@ -8,6 +8,13 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   throughput: async () => (await import('./throughput.js')).throughput(),
   latency: async () => (await import('./latency.js')).latency(),
   scale: async () => (await import('./scale.js')).scale(),
+  convergence: async () => {
+    const { runConvergenceBench } = await import('./convergence.js');
+    process.stdout.write(`${await runConvergenceBench({})}\n`);
+  },
+  'log-sources': async () => {
+    await import('./log-sources.js');
+  },
 };
 
 async function main(): Promise<void> {
