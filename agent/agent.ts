@@ -400,12 +400,12 @@ export class Agent {
       try {
         await this.applier.applyRuntime(p.runtime);
         this.running = p.afterRuntime;
-        const rendered = await this.applier.render(this.running);
-        await this.applier.persist(rendered);
         this.metrics.applies.inc({ kind: 'runtime', result: 'ok' });
         this.metrics.applyDuration.observe({ kind: 'runtime' }, Number(process.hrtime.bigint() - started) / 1e9);
         this.logger.info({ ops: p.runtime.length }, 'applied through the runtime API');
-        if (!needReload) this.recordApply('runtime', rendered.checksum, filtered);
+        // HAProxy serves it now: report it applied at once; files and cache follow in the next job.
+        if (!needReload) this.recordApply('runtime', null, filtered);
+        this.schedulePersist();
       } catch (err) {
         this.metrics.applies.inc({ kind: 'runtime', result: 'error' });
         this.logger.warn({ err: (err as Error).message }, 'runtime apply failed; falling back to a reload');
@@ -491,16 +491,42 @@ export class Agent {
     }
   }
 
-  private recordApply(kind: string, checksum: string, applied: ResolvedGateway[]): void {
+  /** `checksum` null: a runtime apply whose files the persist job writes (and then records). */
+  private recordApply(kind: string, checksum: string | null, applied: ResolvedGateway[]): void {
     this.book.commit(applied);
     const at = new Date();
-    this.status.lastApply = { at: at.toISOString(), kind, checksum };
+    this.status.lastApply = { at: at.toISOString(), kind, checksum: checksum ?? this.status.lastApply?.checksum ?? '' };
     this.status.lastError = null;
     this.metrics.lastApplySuccess.set(at.getTime() / 1000);
-    this.metrics.setConfigChecksum(checksum);
     this.metrics.appliedGateways.set(applied.length);
     this.clearCacheFlag();
-    this.writeCache(applied.map((a) => a.entry), checksum);
+    if (checksum !== null) {
+      this.metrics.setConfigChecksum(checksum);
+      this.writeCache(applied.map((a) => a.entry), checksum);
+    }
+  }
+
+  private persistQueued = false;
+
+  /**
+   * Writes the running state (config with slot addresses, map files) to disk so a reload or a
+   * restart keeps runtime changes, then the last-good cache. A job of its own, after the runtime
+   * apply has been reported: it writes whatever runs when it runs, so it is never stale.
+   */
+  private schedulePersist(): void {
+    if (this.persistQueued) return;
+    this.persistQueued = true;
+    void this.enqueue(async () => {
+      this.persistQueued = false;
+      if (!this.running) return;
+      const rendered = await this.applier.render(this.running);
+      await this.applier.persist(rendered);
+      if (this.reloadTimer === null) {
+        this.metrics.setConfigChecksum(rendered.checksum);
+        if (this.status.lastApply) this.status.lastApply.checksum = rendered.checksum;
+        this.writeCache(this.book.appliedEntries(), rendered.checksum);
+      }
+    }).catch((err: unknown) => this.logger.error({ err: (err as Error).message }, 'cannot write the running configuration to disk'));
   }
 
   private clearCacheFlag(): void {

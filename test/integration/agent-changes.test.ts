@@ -56,7 +56,8 @@ t('a weight change goes through the runtime API: same worker, no reload, traffic
   const after = await fx.agent.metrics.registry.getSingleMetricAsString('weir_agent_applies_total');
   assert.match(after, /kind="runtime",result="ok"} 1/);
   assert.not.equal(after, applies);
-  // The runtime change is also written into the files, so a reload keeps it.
+  // The runtime change is also written into the files (by the job after it), so a reload keeps it.
+  await fx.agent.idle();
   const { readFile } = await import('node:fs/promises');
   const map = await readFile(`${fx.stateDir}/maps/main.weights.map`, 'utf8');
   assert.ok(map.split('\n').filter(Boolean).every((l) => l.endsWith(' main:v2')), 'weights map on disk follows the runtime change');
