@@ -11,13 +11,16 @@ export interface RunningAgent {
   stop: () => Promise<void>;
 }
 
-/** Starts an agent with its HTTP endpoints; used by `weir agent` and `weir up`. */
-export async function launchAgent(settings: AgentSettings, logger: Logger): Promise<RunningAgent> {
-  const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }) });
+/**
+ * Starts an agent with its HTTP endpoints; used by `weir agent` and `weir up`. `env` is where
+ * the settings came from: store credentials (VAULT_*) and NATS auth are read from it too.
+ */
+export async function launchAgent(settings: AgentSettings, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
+  const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }), env });
   const agent = new Agent(settings, store, logger);
   await agent.start();
   // [nats-link] optional: change events and status heartbeats over NATS (WEIR_NATS_URL).
-  const link = linkFromSettings(agent, process.env, logger);
+  const link = linkFromSettings(agent, env, logger);
   link?.start();
   const http = await startHttpServer(agent, settings.httpAddr, logger);
   return {
@@ -55,6 +58,6 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): Promise<n
 export async function runAgentCommand(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, host: string): Promise<number> {
   const settings = resolveSettings(flags, env, host);
   const logger = createLogger({ name: 'weir-agent' }).child({ agent: settings.agentId, namespace: `${settings.namespace.org}/${settings.namespace.env}` });
-  const running = await launchAgent(settings, logger);
+  const running = await launchAgent(settings, logger, env);
   return onShutdown(logger, running.stop);
 }

@@ -66,7 +66,7 @@ export async function runUp(flags: Record<string, string | undefined>): Promise<
     }
   }
   const control = await runControlWithNats(env, { handleSignals: false });
-  const running = await launchAgent(settings, logger);
+  const running = await launchAgent(settings, logger, env);
   const controlUrl = `http://${control.settings.addr.host}:${control.server.port}`;
   process.stderr.write(
     [

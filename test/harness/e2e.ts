@@ -161,14 +161,12 @@ export function agentEnv(o: E2EAgentOptions): Record<string, string> {
   };
 }
 
-/**
- * launchAgent opens the store from `process.env` (VAULT_ADDR / VAULT_TOKEN for vault:), not from
- * the settings env: callers using the Vault store set those in process.env first.
- */
+/** Store credentials (VAULT_*) come from the same env as the settings, on top of process.env. */
 export async function launchE2EAgent(o: E2EAgentOptions): Promise<E2EAgent> {
-  const settings = resolveSettings({}, agentEnv(o), o.id);
+  const env = { ...process.env, ...agentEnv(o) };
+  const settings = resolveSettings({}, env, o.id);
   const logger = process.env.WEIR_TEST_LOGS ? createLogger({ level: 'debug' }).child({ agent: o.id }) : silentLogger();
-  const running = await launchAgent(settings, logger);
+  const running = await launchAgent(settings, logger, env);
   const url = (p: string): string => `http://127.0.0.1:${running.httpPort}${p}`;
   let stopped = false;
   const a: E2EAgent = {
