@@ -15,7 +15,8 @@ system-deps:
 build: deps
 	npx tsc -p tsconfig.json
 
-up: build system-deps
+up: build
+	@WEIR_NEED_TELEMETRY_TOOLS=0 bash scripts/ensure-system-deps.sh
 	node dist/cli/main.js up
 
 $(NODE24):

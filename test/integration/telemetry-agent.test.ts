@@ -3,7 +3,9 @@
 import { createServer, type Server } from 'node:http';
 import { createSocket } from 'node:dgram';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { packageRoot } from '../../agent/package-root.js';
 import { suite, assert } from '../harness/uvu.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
 import { freePort, freePorts } from '../harness/ports.js';
@@ -181,7 +183,9 @@ t('per backend server gauges come from `show stat` at scrape time; promtool chec
   try {
     const res = await get(`http://127.0.0.1:${http.port}/metrics`);
     assert.is(res.status, 200);
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
+    // make test unpacks promtool into .cache/prometheus when it is not on PATH.
+    const local = join(packageRoot(), '.cache', 'prometheus', 'usr', 'bin', 'promtool');
+    const check = spawnSync(existsSync(local) ? local : 'promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
     if (check.error) throw new Error(`promtool not runnable (scripts/ensure-system-deps.sh installs it): ${check.error.message}`);
     assert.is(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
   } finally {
