@@ -14,6 +14,15 @@ export interface TelemetryMetricsOptions {
 
 const codeClass = (status: number): string => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other');
 
+interface RouteChildren {
+  labels: { gateway: string; route: string };
+  requests: Map<string, { inc: (v?: number) => void }>;
+  total: { observe: (v: number) => void };
+  active: { observe: (v: number) => void };
+  bytesIn: { inc: (v?: number) => void };
+  bytesOut: { inc: (v?: number) => void };
+}
+
 export class TelemetryMetrics {
   readonly registry: Registry;
   private known = new Map<string, Set<string>>();
@@ -63,6 +72,7 @@ export class TelemetryMetrics {
     const next = new Map<string, Set<string>>();
     for (const g of gateways) next.set(g.gateway, new Set(g.routes));
     this.known = next;
+    this.children.clear();
   }
 
   labelsFor(record: TrafficRecord): { gateway: string; route: string } {
@@ -72,15 +82,45 @@ export class TelemetryMetrics {
     return { gateway: gwName, route: record.route !== null && routes.has(record.route) ? record.route : OTHER };
   }
 
-  observe(record: TrafficRecord): void {
-    const l = this.labelsFor(record);
-    if (record.mode === 'http') {
-      this.requests.inc({ ...l, code_class: codeClass(record.status) });
-      if (record.timings.Tt >= 0) this.responseTime.observe({ ...l, phase: 'total' }, record.timings.Tt / 1000);
-      if (record.timings.Ta >= 0) this.responseTime.observe({ ...l, phase: 'active' }, record.timings.Ta / 1000);
+  /**
+   * Label-bound children per (gateway, route): prom-client hashes a label object on every call,
+   * which was a third of the per-line cost; a bound child skips that. Bounded like the labels
+   * (applied gateways and routes, plus "other"), and cleared when the known set changes.
+   */
+  private children = new Map<string, RouteChildren>();
+
+  private childrenFor(l: { gateway: string; route: string }): RouteChildren {
+    const key = `${l.gateway}\0${l.route}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = {
+        requests: new Map(),
+        total: this.responseTime.labels({ ...l, phase: 'total' }),
+        active: this.responseTime.labels({ ...l, phase: 'active' }),
+        bytesIn: this.bytes.labels({ ...l, direction: 'in' }),
+        bytesOut: this.bytes.labels({ ...l, direction: 'out' }),
+        labels: l,
+      };
+      this.children.set(key, c);
     }
-    if (record.bytesIn > 0) this.bytes.inc({ ...l, direction: 'in' }, record.bytesIn);
-    if (record.bytesOut > 0) this.bytes.inc({ ...l, direction: 'out' }, record.bytesOut);
+    return c;
+  }
+
+  observe(record: TrafficRecord): void {
+    const c = this.childrenFor(this.labelsFor(record));
+    if (record.mode === 'http') {
+      const cls = codeClass(record.status);
+      let req = c.requests.get(cls);
+      if (!req) {
+        req = this.requests.labels({ ...c.labels, code_class: cls });
+        c.requests.set(cls, req);
+      }
+      req.inc();
+      if (record.timings.Tt >= 0) c.total.observe(record.timings.Tt / 1000);
+      if (record.timings.Ta >= 0) c.active.observe(record.timings.Ta / 1000);
+    }
+    if (record.bytesIn > 0) c.bytesIn.inc(record.bytesIn);
+    if (record.bytesOut > 0) c.bytesOut.inc(record.bytesOut);
   }
 
   parseFailed(reason: ParseFailureReason): void {
