@@ -23,6 +23,7 @@ import {
   type QueuedIterator,
 } from 'nats';
 import { forEachLimited } from './bounded-concurrency.js';
+import { redactNatsUrl } from '../nats-connection.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
@@ -93,7 +94,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
   constructor(opts: NatsKvStoreOptions) {
     if (opts.servers.length === 0) throw new Error('nats store: no server URLs given; use WEIR_STORE=nats://host:4222[,nats://host2:4222]');
     this.opts = opts;
-    this.location = `nats:${opts.servers.map(redactUrl).join(',')}`;
+    this.location = `nats:${opts.servers.map(redactNatsUrl).join(',')}`;
     this.log = opts.logger ?? silentLogger();
     this.timeoutMs = opts.requestTimeoutMs ?? 5000;
     this.retryMs = opts.retryMs ?? 2000;
@@ -383,17 +384,6 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
 }
 
 type NatsTimer = NodeJS.Timeout | undefined;
-
-function redactUrl(u: string): string {
-  try {
-    const url = new URL(u);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return u.replace(/\/\/[^@/]*@/, '//');
-  }
-}
 
 function isStreamNotFound(err: unknown): boolean {
   const e = err as { api_error?: { err_code?: number }; code?: string; message?: string } | null;
