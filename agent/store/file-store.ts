@@ -32,6 +32,9 @@ import {
 /** Files larger than this are reported as problems rather than read (a gateway is a few KiB). */
 export const MAX_GATEWAY_FILE_BYTES = 256 * 1024;
 
+/** With a healthy watch, every file is still re-stat-ed at least this often (a missed event costs at most this). */
+const FULL_SCAN_MS = 5_000;
+
 const EXTENSIONS: ReadonlyArray<readonly [string, StoreFormat]> = [
   ['.yaml', 'yaml'],
   ['.yml', 'yaml'],
@@ -72,6 +75,12 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   private readonly cache = new Map<string, CachedBody>();
   private hits = 0;
   private reads = 0;
+  /**
+   * Per watched gateways directory: files the watcher reported since the last list. While the
+   * watch is healthy, a list re-stats only those (5,000 stats cost ~100 ms); directory events,
+   * watcher errors and a full pass every FULL_SCAN_MS fall back to stat-ing every file.
+   */
+  private readonly watched = new Map<string, { dirty: Set<string>; all: boolean; lastFull: number }>();
   private readonly watchers = new Set<StopWatching>();
   /** Serialises writes per gateway so in-process CAS checks and renames do not interleave. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -139,11 +148,25 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       if (only) todo.push({ name, ...only });
     }
 
+    const w = this.watched.get(dir);
+    const now = Date.now();
+    const full = !w || w.all || now - w.lastFull >= FULL_SCAN_MS;
+    const dirty = w?.dirty ?? new Set<string>();
+    if (w) {
+      // Events from here on belong to the next list.
+      w.dirty = new Set();
+      if (full) {
+        w.all = false;
+        w.lastFull = now;
+      }
+    }
+
     const entries: StoreEntry[] = [];
     const seen = new Set<string>();
     await forEachLimited(todo, this.concurrency, async (f) => {
       seen.add(f.path);
-      const got = await this.readEntry(f.path);
+      const cached = full || dirty.has(f.path) ? undefined : this.cache.get(f.path);
+      const got = cached ? (this.hits++, cached) : await this.readEntry(f.path);
       if ('problem' in got) problems.push({ source: f.path, message: got.problem });
       else entries.push({ name: f.name, source: f.path, format: f.format, body: got.body, version: got.version });
     });
@@ -234,18 +257,27 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       return true;
     };
     const watcher = chokidarWatch(base, { ignoreInitial: true, ignored, persistent: true });
+    const state = { dirty: new Set<string>(), all: true, lastFull: 0 };
     const fire = (event: string) => (path: string) => {
       this.log.debug({ event, path }, 'file store change');
+      const abs = resolve(path);
+      if ((event === 'add' || event === 'change' || event === 'unlink') && dirname(abs) === dir) state.dirty.add(abs);
+      else state.all = true;
       onChange(`${event} ${relative(this.root, path) || '.'}`);
     };
     for (const ev of ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const) watcher.on(ev, fire(ev));
-    watcher.on('error', (err) => this.log.warn({ err, dir }, 'file store watcher error'));
+    watcher.on('error', (err) => {
+      state.all = true;
+      this.log.warn({ err, dir }, 'file store watcher error');
+    });
     await new Promise<void>((res) => watcher.once('ready', () => res()));
+    this.watched.set(dir, state);
     let stopped = false;
     const stop: StopWatching = async () => {
       if (stopped) return;
       stopped = true;
       this.watchers.delete(stop);
+      if (this.watched.get(dir) === state) this.watched.delete(dir);
       await watcher.close();
     };
     this.watchers.add(stop);
