@@ -315,13 +315,17 @@ export class Agent {
 
   private async readStore(): Promise<{ desired: ResolvedGateway[]; problems: GatewayProblem[] } | null> {
     try {
+      const t0 = performance.now();
       const snapshot = await this.store.list(this.settings.namespace);
+      this.lastSyncTimings.listMs = performance.now() - t0;
       this.metrics.syncs.inc({ result: 'ok' });
       this.metrics.storeUp.set(1);
       if (!this.status.store.ok) this.logger.info({ store: this.store.location }, 'store readable');
       this.status.store = { location: this.store.location, ok: true, error: null, lastReadAt: new Date().toISOString() };
       this.storeErrorLogged = false;
+      const t1 = performance.now();
       const res = this.book.resolve(snapshot);
+      this.lastSyncTimings.resolveMs = performance.now() - t1;
       return { desired: res.desired, problems: res.problems };
     } catch (err) {
       this.metrics.syncs.inc({ result: 'store_error' });
@@ -393,8 +397,11 @@ export class Agent {
       return;
     }
     const started = process.hrtime.bigint();
+    const tb = performance.now();
     const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+    const tp = performance.now();
     const p = plan(this.running, desiredModel);
+    const tr = performance.now();
     let needReload = p.reload;
     if (p.runtime.length > 0 && this.running) {
       try {
@@ -402,7 +409,20 @@ export class Agent {
         this.running = p.afterRuntime;
         this.metrics.applies.inc({ kind: 'runtime', result: 'ok' });
         this.metrics.applyDuration.observe({ kind: 'runtime' }, Number(process.hrtime.bigint() - started) / 1e9);
-        this.logger.info({ ops: p.runtime.length }, 'applied through the runtime API');
+        const ms = (v: number): number => Math.round(v * 10) / 10;
+        this.logger.info(
+          {
+            ops: p.runtime.length,
+            timingsMs: {
+              list: ms(this.lastSyncTimings.listMs),
+              resolve: ms(this.lastSyncTimings.resolveMs),
+              model: ms(tp - tb),
+              plan: ms(tr - tp),
+              runtime: ms(performance.now() - tr),
+            },
+          },
+          'applied through the runtime API',
+        );
         // HAProxy serves it now: report it applied at once; files and cache follow in the next job.
         if (!needReload) this.recordApply('runtime', null, filtered);
         this.schedulePersist();
@@ -507,6 +527,8 @@ export class Agent {
   }
 
   private persistQueued = false;
+  /** Where the last sync spent its time (logged with each runtime apply). */
+  private readonly lastSyncTimings = { listMs: 0, resolveMs: 0 };
 
   /**
    * Writes the running state (config with slot addresses, map files) to disk so a reload or a

@@ -33,7 +33,7 @@ import {
 export const MAX_GATEWAY_FILE_BYTES = 256 * 1024;
 
 /** With a healthy watch, every file is still re-stat-ed at least this often (a missed event costs at most this). */
-const FULL_SCAN_MS = 5_000;
+const FULL_SCAN_MS = 30_000;
 
 const EXTENSIONS: ReadonlyArray<readonly [string, StoreFormat]> = [
   ['.yaml', 'yaml'],
