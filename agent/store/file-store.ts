@@ -34,6 +34,8 @@ export const MAX_GATEWAY_FILE_BYTES = 256 * 1024;
 
 /** With a healthy watch, every file is still re-stat-ed at least this often (a missed event costs at most this). */
 const FULL_SCAN_MS = 30_000;
+/** How long a file stays re-stat-ed on every list after the watcher last reported it. */
+const HOT_MS = 30_000;
 
 const EXTENSIONS: ReadonlyArray<readonly [string, StoreFormat]> = [
   ['.yaml', 'yaml'],
@@ -76,11 +78,11 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   private hits = 0;
   private reads = 0;
   /**
-   * Per watched gateways directory: files the watcher reported since the last list. While the
-   * watch is healthy, a list re-stats only those (5,000 stats cost ~100 ms); directory events,
-   * watcher errors and a full pass every FULL_SCAN_MS fall back to stat-ing every file.
+   * Per watched gateways directory: files the watcher reported recently ("hot"). While the watch
+   * is healthy, a list re-stats only those (5,000 stats cost ~100 ms); directory events, watcher
+   * errors and a full pass every FULL_SCAN_MS fall back to stat-ing every file.
    */
-  private readonly watched = new Map<string, { dirty: Set<string>; all: boolean; lastFull: number }>();
+  private readonly watched = new Map<string, { hot: Map<string, number>; all: boolean; lastFull: number }>();
   private readonly watchers = new Set<StopWatching>();
   /** Serialises writes per gateway so in-process CAS checks and renames do not interleave. */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -151,21 +153,22 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
     const w = this.watched.get(dir);
     const now = Date.now();
     const full = !w || w.all || now - w.lastFull >= FULL_SCAN_MS;
-    const dirty = w?.dirty ?? new Set<string>();
     if (w) {
-      // Events from here on belong to the next list.
-      w.dirty = new Set();
       if (full) {
         w.all = false;
         w.lastFull = now;
       }
+      for (const [path, at] of w.hot) if (now - at > HOT_MS) w.hot.delete(path);
     }
+    // A file the watcher reported stays hot for HOT_MS: chokidar throttles repeated events on one
+    // path, so a second write right after the first can come without an event of its own.
+    const hot = w?.hot ?? new Map<string, number>();
 
     const entries: StoreEntry[] = [];
     const seen = new Set<string>();
     await forEachLimited(todo, this.concurrency, async (f) => {
       seen.add(f.path);
-      const cached = full || dirty.has(f.path) ? undefined : this.cache.get(f.path);
+      const cached = full || hot.has(f.path) ? undefined : this.cache.get(f.path);
       const got = cached ? (this.hits++, cached) : await this.readEntry(f.path);
       if ('problem' in got) problems.push({ source: f.path, message: got.problem });
       else entries.push({ name: f.name, source: f.path, format: f.format, body: got.body, version: got.version });
@@ -257,11 +260,11 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       return true;
     };
     const watcher = chokidarWatch(base, { ignoreInitial: true, ignored, persistent: true });
-    const state = { dirty: new Set<string>(), all: true, lastFull: 0 };
+    const state = { hot: new Map<string, number>(), all: true, lastFull: 0 };
     const fire = (event: string) => (path: string) => {
       this.log.debug({ event, path }, 'file store change');
       const abs = resolve(path);
-      if ((event === 'add' || event === 'change' || event === 'unlink') && dirname(abs) === dir) state.dirty.add(abs);
+      if ((event === 'add' || event === 'change' || event === 'unlink') && dirname(abs) === dir) state.hot.set(abs, Date.now());
       else state.all = true;
       onChange(`${event} ${relative(this.root, path) || '.'}`);
     };

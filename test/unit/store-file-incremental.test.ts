@@ -47,4 +47,28 @@ t('changes, additions and deletions reported by the watcher are all in the next 
   }
 });
 
+t('two quick writes to one file: the second is seen even if the watcher reports only one', async () => {
+  const dir = await tempDir();
+  const gw = join(dir.path, 'o', 'e', 'gateways');
+  await mkdir(gw, { recursive: true });
+  await writeFile(join(gw, 'g.yaml'), 'v: 0\n');
+  const store = new FileStore(dir.path);
+  let events = 0;
+  const stop = await store.watch(ns, () => (events += 1));
+  try {
+    await store.list(ns);
+    for (const body of ['v: first, a longer body\n', 'v: 2\n']) {
+      await writeFile(join(gw, '.tmp'), body);
+      await rename(join(gw, '.tmp'), join(gw, 'g.yaml'));
+    }
+    await waitFor(() => events >= 1, { what: 'a watch event' });
+    // The agent syncs on the first event, possibly before the second is even written.
+    await waitFor(async () => (await store.list(ns)).entries[0]?.body === 'v: 2\n', { what: 'the second write listed', timeoutMs: 3000 });
+  } finally {
+    await stop();
+    await store.close();
+    await dir.remove();
+  }
+});
+
 t.run();
