@@ -2,6 +2,7 @@
 // route over the last window, as the control API computes it from the request logs in Elasticsearch.
 import { parseArgs } from 'node:util';
 import { ApiClient, nsPath, parseOutput, printData, resolveNamespace, runCli, table, UsageError, type CliIo } from './api-client.js';
+import type { TrafficMetricsReply, TrafficStats } from '../control/seams.js';
 
 export const METRICS_USAGE = `Usage:
   weir metrics <gateway> [--route r] [--window 60s] [-n org/env] [-o table|json|yaml]
@@ -17,27 +18,8 @@ Options:
 Environment: WEIR_URL (default http://127.0.0.1:9100), WEIR_TOKEN (bearer token)
 `;
 
-interface Stats {
-  requests: number;
-  rate_per_s: number;
-  response_time_ms: { p50: number | null; p95: number | null; p99: number | null; avg: number | null };
-  errors_5xx: number;
-  error_ratio: number;
-  health: number;
-}
-
-interface MetricsReply extends Stats {
-  gateway: string;
-  route?: string;
-  window_s: number;
-  from: string;
-  to: string;
-  per_route?: Array<Stats & { route: string }>;
-  source: string;
-}
-
 const ms = (v: number | null): string => (v === null ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
-const row = (name: string, s: Stats): string[] => [
+const row = (name: string, s: TrafficStats): string[] => [
   name,
   String(s.requests),
   s.rate_per_s.toFixed(2),
@@ -67,7 +49,7 @@ export function runMetricsCommand(argv: string[], io: CliIo): Promise<number> {
     const ns = resolveNamespace(values.namespace, io.env);
     const route = values.route !== undefined ? `/routes/${encodeURIComponent(values.route)}` : '';
     const query = values.window !== undefined ? `?window=${encodeURIComponent(values.window)}` : '';
-    const m = await ApiClient.fromEnv(io.env).json<MetricsReply>('GET', `${nsPath(ns)}/gateways/${encodeURIComponent(gateway)}${route}/metrics${query}`);
+    const m = await ApiClient.fromEnv(io.env).json<TrafficMetricsReply>('GET', `${nsPath(ns)}/gateways/${encodeURIComponent(gateway)}${route}/metrics${query}`);
     if (printData(io, output, m)) return 0;
     io.out(`${m.route !== undefined ? `route ${m.route} of gateway ${m.gateway}` : `gateway ${m.gateway}`} in ${ns.org}/${ns.env}, last ${m.window_s}s (${m.from} – ${m.to}), from ${m.source}\n`);
     const rows = [row(m.route ?? 'all routes', m), ...(m.per_route ?? []).map((r) => row(r.route, r))];

@@ -42,6 +42,18 @@ export interface TrafficStats {
   health: number;
 }
 
+/** The JSON body of `GET …/gateways/{g}[/routes/{r}]/metrics`: shared by the server, the CLI and tests. */
+export interface TrafficMetricsReply extends TrafficStats {
+  gateway: string;
+  route?: string;
+  window_s: number;
+  from: string;
+  to: string;
+  /** Gateway queries only: every defined route (idle ones as zeros), then routes only the logs know. */
+  per_route?: Array<{ route: string } & TrafficStats>;
+  source: string;
+}
+
 export interface TrafficMetricsQuery {
   ns: Namespace;
   gateway: string;

@@ -18,7 +18,7 @@ import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
 
 export { DEFAULT_BODY_LIMIT };
-import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
+import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
 
 declare module 'fastify' {
@@ -308,14 +308,13 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       if (err instanceof TrafficMetricsUnavailableError) throw new ApiError(503, 'metrics_unavailable', err.message);
       throw err;
     }
-    const body: Record<string, unknown> = { gateway: name, ...(route !== undefined ? { route } : {}), window_s: windowSeconds, from: r.from, to: r.to, ...r.total };
+    const body: TrafficMetricsReply = { gateway: name, ...(route !== undefined ? { route } : {}), window_s: windowSeconds, from: r.from, to: r.to, ...r.total, source: r.source };
     if (route === undefined) {
       // Every route of the definition, idle ones as zeros, then routes only the logs know (removed lately).
       const seen = new Map((r.perRoute ?? []).map((x) => [x.route, x]));
       const names = [...(defined ?? []), ...[...seen.keys()].filter((n) => !(defined ?? []).includes(n)).sort()];
       body.per_route = names.map((n) => seen.get(n) ?? { route: n, ...idleStats() });
     }
-    body.source = r.source;
     return body;
   }
 

@@ -12,20 +12,13 @@ import { elasticsearchSettingsFromEnv } from '../../agent/telemetry/telemetry-se
 import { runControl } from '../../control/main.js';
 import { openApiDocument } from '../../control/openapi.js';
 import { ElasticsearchTrafficMetrics } from '../../control/traffic-metrics-source.js';
+import type { TrafficMetricsReply } from '../../control/seams.js';
 import { startElasticsearchDouble, type ElasticsearchDouble } from '../doubles/elasticsearch.js';
 import { A, B, code, gatewayYaml, message, nsPath, startControl, type ControlFixture } from '../harness/control.js';
 import { tempDir } from '../harness/tmp.js';
 import { assert, suite } from '../harness/uvu.js';
 
-interface Stats {
-  requests: number;
-  rate_per_s: number;
-  response_time_ms: { p50: number | null; p95: number | null; p99: number | null; avg: number | null };
-  errors_5xx: number;
-  error_ratio: number;
-  health: number;
-}
-type Metrics = Stats & { gateway: string; route?: string; window_s: number; from: string; to: string; per_route?: Array<Stats & { route: string }>; source: string };
+type Metrics = TrafficMetricsReply;
 
 const t = suite('control API: traffic metrics from Elasticsearch');
 let es: ElasticsearchDouble;
