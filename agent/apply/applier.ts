@@ -4,7 +4,7 @@
 // - reload: stage → `haproxy -c` → atomic rename → dump server state → master `reload` →
 //   confirm in `show proc`; on failure the previous files are restored.
 import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
-import { forEachLimited } from '../store/bounded-concurrency.js';
+import { forEachLimited } from '../bounded-concurrency.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { checkConfig, type Diagnostic } from '../haproxy/config-check.js';

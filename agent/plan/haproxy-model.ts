@@ -320,12 +320,12 @@ export function buildHaproxyModel(gateways: Gateway[], settings: ModelSettings, 
 /** True when HAProxy's runtime API can point a slot at this address (`set server addr` takes IPs only). */
 export const runtimeAddressable = (address: string): boolean => isIP(address) !== 0;
 
-/**
- * The part of the model that only a reload can change. Map contents, the addresses of slots
- * holding IP literals and slot states are left out: those go through the runtime API.
- */
 const gatewayKeyCache = new WeakMap<GatewayModel, string>();
 
+/**
+ * The part of a gateway's model that only a reload can change. Map contents, the addresses of
+ * slots holding IP literals and slot states are left out: those go through the runtime API.
+ */
 export function gatewayStructuralKey(g: GatewayModel): string {
   let key = gatewayKeyCache.get(g);
   if (key === undefined) {
@@ -345,13 +345,4 @@ export function gatewayStructuralKey(g: GatewayModel): string {
     gatewayKeyCache.set(g, key);
   }
   return key;
-}
-
-export function structuralKey(model: HaproxyModel): string {
-  return JSON.stringify({
-    vhostPort: model.vhostPort,
-    bindAddress: model.bindAddress,
-    maps: Object.keys(model.maps).sort(),
-    gateways: model.gateways.map(gatewayStructuralKey),
-  });
 }

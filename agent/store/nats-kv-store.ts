@@ -22,7 +22,7 @@ import {
   type NatsConnection,
   type QueuedIterator,
 } from 'nats';
-import { forEachLimited } from './bounded-concurrency.js';
+import { forEachLimited } from '../bounded-concurrency.js';
 import { redactNatsUrl } from '../nats-connection.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';

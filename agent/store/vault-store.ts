@@ -11,7 +11,7 @@
 // between that read and the DELETE is lost. Writes use KV `options.cas` and are race-free.
 import { readFileSync } from 'node:fs';
 import nodeVault from 'node-vault';
-import { forEachLimited } from './bounded-concurrency.js';
+import { forEachLimited } from '../bounded-concurrency.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';

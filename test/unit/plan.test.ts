@@ -1,5 +1,5 @@
 import { suite, assert } from '../harness/uvu.js';
-import { buildHaproxyModel, structuralKey, weightBuckets, type ModelSettings } from '../../agent/plan/haproxy-model.js';
+import { buildHaproxyModel, gatewayStructuralKey, weightBuckets, type ModelSettings } from '../../agent/plan/haproxy-model.js';
 import { plan } from '../../agent/plan/planner.js';
 import { parseGateway } from '../../model/parse.js';
 import type { Gateway } from '../../model/gateway.js';
@@ -65,9 +65,9 @@ m('conditions become named ACLs with a strength map', () => {
 m('the structural key ignores weights, IP slot addresses and slot states, but not DNS names', () => {
   const a = buildHaproxyModel([shop(30, ['10.0.0.1:80'])], settings);
   const b = buildHaproxyModel([shop(70, ['10.0.0.7:81'])], settings, a);
-  assert.is(structuralKey(a), structuralKey(b));
+  assert.is(gatewayStructuralKey(a.gateways[0]!), gatewayStructuralKey(b.gateways[0]!));
   const c = buildHaproxyModel([shop(70, ['backend.internal:81'])], settings, a);
-  assert.is.not(structuralKey(a), structuralKey(c));
+  assert.is.not(gatewayStructuralKey(a.gateways[0]!), gatewayStructuralKey(c.gateways[0]!));
 });
 
 m.run();
