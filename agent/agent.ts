@@ -17,7 +17,7 @@ import { Applier, ConfigRejectedError } from './apply/applier.js';
 import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeClient } from './haproxy/runtime-client.js';
 import { MasterClient } from './haproxy/master-client.js';
-import { readLastGood, writeLastGood, CacheError, type LastGood } from './state/last-good.js';
+import { readLastGood, writeLastGood, type LastGood } from './state/last-good.js';
 import { namespaceKey, type GatewayStore, type StopWatching, type StoreEntry } from './store/store.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
@@ -216,18 +216,20 @@ export class Agent {
       this.syncQueued = true;
       void this.enqueue(async () => {
         this.syncQueued = false;
-        const res = await this.readStore();
-        if (res) await this.applyResolution(res.desired, res.problems, 'sync');
+        await this.sync();
       }).catch((err: unknown) => this.logger.error({ err, reason }, 'sync failed'));
     }, this.settings.debounceMs);
   }
 
   /** Runs one sync now and waits for it (tests, CLI). */
   async syncNow(): Promise<void> {
-    await this.enqueue(async () => {
-      const res = await this.readStore();
-      if (res) await this.applyResolution(res.desired, res.problems, 'sync');
-    });
+    await this.enqueue(() => this.sync());
+  }
+
+  /** One store read and apply; only ever run on the chain. */
+  private async sync(): Promise<void> {
+    const res = await this.readStore();
+    if (res) await this.applyResolution(res.desired, res.problems, 'sync');
   }
 
   /** Waits until every queued sync/apply has finished. */
@@ -576,4 +578,3 @@ export class Agent {
   }
 }
 
-export { CacheError };

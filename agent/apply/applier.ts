@@ -3,7 +3,7 @@
 //   written into the config and map files so a later reload or restart keeps it;
 // - reload: stage → `haproxy -c` → atomic rename → dump server state → master `reload` →
 //   confirm in `show proc`; on failure the previous files are restored.
-import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { forEachLimited } from '../bounded-concurrency.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -41,6 +41,8 @@ export class Applier {
   private lastRendered: RenderedConfig | null = null;
   /** What this process last wrote to each live file, so unchanged files are not rewritten. */
   private readonly written = new Map<string, string>();
+  /** The map files of the last live write (null before the first). */
+  private liveMaps: Set<string> | null = null;
 
   constructor(
     private readonly opts: {
@@ -132,7 +134,8 @@ export class Applier {
 
   /** Installs a checked config and reloads; restores the previous files if the reload fails. */
   async installAndReload(rendered: RenderedConfig, model: HaproxyModel): Promise<{ durationMs: number; workerPid: number }> {
-    const previous = this.lastRendered ?? (await this.readLive());
+    // Every start path installs (and records) a render before the first reload.
+    const previous = this.lastRendered;
     await this.writeLive(rendered);
     await this.dumpServerState(model);
     try {
@@ -168,23 +171,17 @@ export class Applier {
       await writeFileAtomic(configFile, rendered.config);
       this.written.set(configFile, rendered.config);
     }
-    // Map files of removed gateways would otherwise pile up.
+    // Map files of removed gateways would otherwise pile up; only a changed map set can leave any.
     const live = new Set(Object.keys(rendered.maps));
+    const sameSet = this.liveMaps !== null && this.liveMaps.size === live.size && [...live].every((p) => this.liveMaps?.has(p));
+    this.liveMaps = live;
+    if (sameSet) return;
     for (const name of await readdir(mapsDir)) {
       const path = join(mapsDir, name);
       if (name.endsWith('.map') && !live.has(path)) {
         await unlink(path).catch(() => undefined);
         this.written.delete(path);
       }
-    }
-  }
-
-  private async readLive(): Promise<RenderedConfig | null> {
-    try {
-      const config = await readFile(this.opts.paths.configFile, 'utf8');
-      return { config, maps: {}, spans: () => [], checksum: '' };
-    } catch {
-      return null;
     }
   }
 

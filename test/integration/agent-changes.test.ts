@@ -144,6 +144,10 @@ t('deleting a gateway file removes the gateway', async () => {
   await fx.remove('fresh');
   await fx.waitStatus((s) => !s.applied.some((a) => a.name === 'fresh') && !s.pendingReload, 'fresh removed');
   await waitFor(async () => (await get(url(pNew)).then(() => false, () => true)), { what: 'port closed' });
+  await fx.agent.idle();
+  const { existsSync } = await import('node:fs');
+  assert.not.ok(existsSync(`${fx.stateDir}/maps/fresh.weights.map`), 'the removed gateway leaves no map file behind');
+  assert.ok(existsSync(`${fx.stateDir}/maps/main.weights.map`));
 });
 
 t.run();
