@@ -249,7 +249,9 @@ S('slow ES with a spool: offer spills to disk instead of refusing; memory stays 
   for (let k = 0; k < all.length; k += 10) {
     for (const it of all.slice(k, k + 10)) assert.ok(s.offer(it), 'accepted (queue or spool)');
     maxQueued = Math.max(maxQueued, s.stats().queued);
-    await new Promise((r) => setTimeout(r, 5)); // let the spill reach the disk, as UDP bursts interleave with I/O
+    // Bursts interleave with I/O: the next burst comes once the spill reached the disk (an
+    // fdatasync can take well over 5 ms on a busy machine, so no fixed pause).
+    await waitFor(() => s.stats().queued <= 20, { what: 'overflow spilled', intervalMs: 2 });
   }
   assert.ok(maxQueued <= 40, `memory: queue + overflow ${maxQueued} <= 2 x capacity`);
   await waitFor(() => spool.pendingRecords() > 0, { what: 'spilled to spool' });
