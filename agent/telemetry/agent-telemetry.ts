@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { HaproxyModel } from '../plan/haproxy-model.js';
-import { RuntimeClient } from '../haproxy/runtime-client.js';
+import { sendOnce } from '../haproxy/cli-connection.js';
+import { parseShowStat } from '../haproxy/stat-parse.js';
 import type { Namespace } from '../store/store.js';
 import { BackendCollector } from './backend-collector.js';
 import { EsConfigError, EsShipper, loadEsConnection, type EsConnection, type ShipItem, type ShipperStats } from './es-shipper.js';
@@ -71,7 +72,6 @@ export class AgentTelemetry {
   private readonly log: Logger;
   private readonly ns: Namespace;
   private readonly aggregator: WindowAggregator;
-  private readonly runtime: RuntimeClient;
   private shipper: EsShipper<TailAck> | null = null;
   private spool: Spool | null = null;
   private udp: SyslogUdpReceiver | null = null;
@@ -96,9 +96,11 @@ export class AgentTelemetry {
         if (this.shipper) this.shipper.offer(item);
       },
     });
-    // A connection of its own: scrapes never queue behind (or in front of) apply commands.
-    this.runtime = new RuntimeClient({ socket: opts.adminSocket, timeoutMs: 2000, connectTimeoutMs: 1000 });
-    new BackendCollector({ registry: opts.registry, showStat: () => this.runtime.showStat(), running: opts.running });
+    // A fresh connection per scrape: it never queues behind apply commands, and after a reload it
+    // reaches the new worker (a kept-open session would stay on the old, stopping worker and keep
+    // it alive until hard-stop-after).
+    const adminSocket = opts.adminSocket;
+    new BackendCollector({ registry: opts.registry, showStat: async () => parseShowStat(await sendOnce(adminSocket, 'show stat', 2000)), running: opts.running });
   }
 
   /** Starts the shipper and the log source; returns what HAProxy's `global` must log to. */
@@ -257,7 +259,6 @@ export class AgentTelemetry {
     // Persists the offset acked so far; lines read but not acked are read again next start (same _id).
     await this.tailer?.stop();
     await this.shipper?.close(Math.max(0, deadline - Date.now()));
-    this.runtime.close();
     const s = this.shipper?.stats();
     if (s) this.log.info({ indexed: s.indexed, spooled: s.spooled, dropped: s.dropped }, 'telemetry stopped');
   }

@@ -109,15 +109,17 @@ t('a socket that is not there gives RuntimeSocketError naming the path', async (
   }
 });
 
-t('reconnects transparently after HAProxy drops the session (idle timeout, reload)', async () => {
+t('reconnects after HAProxy drops an idle session; after a reload, close() reaches the new worker', async () => {
   await withHaproxy('backend b1\n  server s1 127.0.0.1:1\n', async (h) => {
     const pid1 = (await h.runtime.showInfo()).Pid;
     // Shorten this session's idle timeout so HAProxy closes it.
     await h.runtime.execute('set timeout cli 1');
     await sleep(1500);
     assert.is((await h.runtime.showInfo()).Pid, pid1);
-    // A reload replaces the worker: the old session dies with it.
+    // A reload starts a new worker, but the old one keeps serving open sessions (ours included)
+    // until they end: whoever reloads closes the session (the agent's applier does).
     const { newWorkerPid } = await h.proc.master.reload({ timeoutMs: 10_000 });
+    h.runtime.close();
     await waitFor(async () => (await h.runtime.showInfo()).Pid === String(newWorkerPid), { timeoutMs: 5000, what: 'new worker on the admin socket' });
   });
 });
