@@ -68,6 +68,8 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
   private readonly tokenFile: string | undefined;
   private readonly minRenewMs: number;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** The renewal request in flight, so close() can wait for it rather than leave it behind. */
+  private renewing: Promise<void> | undefined;
   private closed = false;
   /** How many successful renew-self calls were made (for tests and metrics). */
   renewals = 0;
@@ -167,7 +169,12 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
   private schedule(ms: number, initial: boolean): void {
     if (this.closed) return;
     clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renewCycle(initial), ms);
+    this.renewTimer = setTimeout(() => {
+      const cycle = this.renewCycle(initial).finally(() => {
+        if (this.renewing === cycle) this.renewing = undefined;
+      });
+      this.renewing = cycle;
+    }, ms);
     this.renewTimer.unref();
   }
 
@@ -241,6 +248,7 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.renewTimer);
+    await this.renewing;
   }
 
   async get(ns: Namespace, name: string): Promise<StoreEntry | null> {

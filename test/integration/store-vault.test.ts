@@ -122,11 +122,15 @@ t('503 and connection refused are StoreUnavailableError; recovery needs no new s
   assert.match((partial as Error).message, /reading secret\/data\/weir\/acme\/prod\/gateways\/web: HTTP 503/);
   assert.is((await agent.list(ns)).entries.length, 1);
   await vault.stop();
-  // The first call may hit a pooled keep-alive socket the server closed (ECONNRESET).
-  assert.instance(await agent.list(ns).catch((e: unknown) => e), StoreUnavailableError);
-  const down = await agent.list(ns).catch((e: unknown) => e);
-  assert.instance(down, StoreUnavailableError);
-  assert.match((down as Error).message, /ECONNREFUSED/, (down as Error).message);
+  // Calls may first hit pooled keep-alive sockets the server closed (ECONNRESET), one per
+  // socket the list opened; every failure is an outage and a fresh connection is refused.
+  const seen: string[] = [];
+  for (let i = 0; i < 20 && !seen.some((m) => m.includes('ECONNREFUSED')); i++) {
+    const down = await agent.list(ns).catch((e: unknown) => e);
+    assert.instance(down, StoreUnavailableError);
+    seen.push((down as Error).message);
+  }
+  assert.ok(seen.some((m) => m.includes('ECONNREFUSED')), seen.join('\n'));
   await vault.start();
   assert.is((await agent.list(ns)).entries.length, 1);
 });
