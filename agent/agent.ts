@@ -18,9 +18,13 @@ import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeClient } from './haproxy/runtime-client.js';
 import { MasterClient } from './haproxy/master-client.js';
 import { readLastGood, writeLastGood, type LastGood } from './state/last-good.js';
-import { namespaceKey, type GatewayStore, type StopWatching, type StoreEntry } from './store/store.js';
+import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, type StoreEntry, type StoreSnapshot } from './store/store.js';
+import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
+
+/** More gateways than this named in one go are read with one list instead. */
+const MAX_TARGETED_READS = 32;
 
 export interface AgentStatus {
   agentId: string;
@@ -65,6 +69,13 @@ export class Agent {
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
   private debounceTimer: NodeJS.Timeout | null = null;
+  private debounceDelayMs = 0;
+  /** What the next sync reads: the whole namespace, or only these gateways. */
+  private pendingFull = false;
+  private readonly pendingNames = new Set<string>();
+  /** The store as last read (a full list, patched by targeted reads); null forces a full list. */
+  private snapshot: StoreSnapshot | null = null;
+  private persistTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
   private stopWatching: StopWatching | null = null;
@@ -165,6 +176,8 @@ export class Agent {
     this.haproxy.on('exited', ({ code, signal }) => {
       this.metrics.haproxyUp.set(0);
       if (!this.stopped) this.logger.error({ code, signal }, 'HAProxy master exited; restarting from the last good config');
+      // The restart reads the files on disk: write runtime changes still waiting to be persisted.
+      if (!this.stopped) this.flushPersist();
     });
     this.haproxy.on('restarting', ({ attempt, delayMs }) => {
       this.restarts += 1;
@@ -199,7 +212,7 @@ export class Agent {
       await this.enqueue(() => this.startEmpty());
     }
 
-    this.stopWatching = await this.store.watch(ns, (reason) => this.requestSync(reason)).catch((err: unknown) => {
+    this.stopWatching = await this.store.watch(ns, (reason, hint) => this.requestSync(reason, hint)).catch((err: unknown) => {
       this.logger.warn({ err: (err as Error).message }, 'store watch unavailable; polling only');
       return null;
     });
@@ -207,33 +220,66 @@ export class Agent {
     this.pollTimer.unref();
   }
 
-  /** Debounced: bursts of store events become one sync. */
-  requestSync(reason: string): void {
-    if (this.stopped || this.debounceTimer) return;
+  /**
+   * Asks for a sync. Without a hint (file events, polls) the whole namespace is re-read after
+   * the debounce, so bursts become one read. With a hint (a NATS event or KV watch naming one
+   * gateway) only that key is read, at once: hints that arrive while a sync runs are read
+   * together by the next one, and a hint naming the version already served is dropped.
+   */
+  requestSync(reason: string, hint?: ChangeHint): void {
+    if (this.stopped) return;
+    if (hint && this.alreadyServes(hint)) {
+      this.logger.debug({ reason, gateway: hint.name, version: hint.version }, 'change already applied');
+      return;
+    }
+    if (hint && this.store.read && this.snapshot) this.pendingNames.add(hint.name);
+    else this.pendingFull = true;
+    const delay = hint ? 0 : this.settings.debounceMs;
+    if (this.debounceTimer) {
+      if (delay >= this.debounceDelayMs) return;
+      clearTimeout(this.debounceTimer);
+    }
+    this.debounceDelayMs = delay;
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = null;
       if (this.syncQueued) return;
       this.syncQueued = true;
       void this.enqueue(async () => {
         this.syncQueued = false;
-        await this.sync();
+        await this.sync(this.takePending());
       }).catch((err: unknown) => this.logger.error({ err, reason }, 'sync failed'));
-    }, this.settings.debounceMs);
+    }, delay);
   }
 
-  /** Runs one sync now and waits for it (tests, CLI). */
+  /** Runs one full sync now and waits for it (tests, CLI). */
   async syncNow(): Promise<void> {
-    await this.enqueue(() => this.sync());
+    await this.enqueue(() => this.sync('full'));
   }
 
-  /** One store read and apply; only ever run on the chain. */
-  private async sync(): Promise<void> {
-    const res = await this.readStore();
+  /** True when the hinted version (or absence) is what HAProxy serves and nothing is wrong with it. */
+  private alreadyServes(hint: ChangeHint): boolean {
+    if (hint.version === undefined || this.problems.some((p) => p.name === hint.name)) return false;
+    const served = this.book.appliedEntries().find((e) => e.name === hint.name);
+    return hint.version === null ? served === undefined : served?.version === hint.version;
+  }
+
+  private takePending(): 'full' | string[] | null {
+    const scope = this.pendingFull || this.pendingNames.size > MAX_TARGETED_READS ? 'full' : this.pendingNames.size > 0 ? [...this.pendingNames] : null;
+    this.pendingFull = false;
+    this.pendingNames.clear();
+    return scope;
+  }
+
+  /** One store read (the namespace, or some gateways) and apply; only ever run on the chain. */
+  private async sync(scope: 'full' | string[] | null): Promise<void> {
+    if (scope === null) return; // an earlier sync took these requests
+    const res = await this.readStore(scope);
     if (res) await this.applyResolution(res.desired, res.problems, 'sync');
   }
 
-  /** Waits until every queued sync/apply has finished. */
+  /** Waits until every queued sync/apply has finished, including a deferred write of the running state. */
   async idle(): Promise<void> {
+    this.flushPersist();
     let last: Promise<void> | null = null;
     while (last !== this.chain) {
       last = this.chain;
@@ -246,6 +292,7 @@ export class Agent {
     this.stopped = true;
     for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
     await this.stopWatching?.().catch(() => undefined);
+    this.flushPersist();
     await this.idle();
     await this.cacheChain.catch(() => undefined);
     await this.store.close().catch(() => undefined);
@@ -315,12 +362,20 @@ export class Agent {
     }
   }
 
-  private async readStore(): Promise<{ desired: ResolvedGateway[]; problems: GatewayProblem[] } | null> {
+  /** `scope`: the whole namespace, or only these gateways (patched into the last snapshot). */
+  private async readStore(scope: 'full' | string[] = 'full'): Promise<{ desired: ResolvedGateway[]; problems: GatewayProblem[] } | null> {
+    const ns = this.settings.namespace;
+    const base = this.snapshot;
+    const read = this.store.read?.bind(this.store);
+    const targeted = scope !== 'full' && base !== null && read !== undefined;
+    const scopeLabel = targeted ? 'gateways' : 'namespace';
     try {
       const t0 = performance.now();
-      const snapshot = await this.store.list(this.settings.namespace);
+      const snapshot = targeted ? patchSnapshot(base, new Set(scope), await Promise.all(scope.map((name) => read(ns, name)))) : await this.store.list(ns);
+      this.snapshot = snapshot;
       this.lastSyncTimings.listMs = performance.now() - t0;
-      this.metrics.syncs.inc({ result: 'ok' });
+      this.lastSyncTimings.scope = scopeLabel;
+      this.metrics.syncs.inc({ scope: scopeLabel, result: 'ok' });
       this.metrics.storeUp.set(1);
       if (!this.status.store.ok) this.logger.info({ store: this.store.location }, 'store readable');
       this.status.store = { location: this.store.location, ok: true, error: null, lastReadAt: new Date().toISOString() };
@@ -330,7 +385,9 @@ export class Agent {
       this.lastSyncTimings.resolveMs = performance.now() - t1;
       return { desired: res.desired, problems: res.problems };
     } catch (err) {
-      this.metrics.syncs.inc({ result: 'store_error' });
+      // A change read while the store was failing may be lost: the next sync lists everything.
+      this.snapshot = null;
+      this.metrics.syncs.inc({ scope: scopeLabel, result: 'store_error' });
       this.metrics.storeUp.set(0);
       const message = (err as Error).message;
       this.status.store = { ...this.status.store, ok: false, error: message };
@@ -416,6 +473,7 @@ export class Agent {
           {
             ops: p.runtime.length,
             timingsMs: {
+              read: this.lastSyncTimings.scope,
               list: ms(this.lastSyncTimings.listMs),
               resolve: ms(this.lastSyncTimings.resolveMs),
               model: ms(tp - tb),
@@ -530,14 +588,29 @@ export class Agent {
 
   private persistQueued = false;
   /** Where the last sync spent its time (logged with each runtime apply). */
-  private readonly lastSyncTimings = { listMs: 0, resolveMs: 0 };
+  private readonly lastSyncTimings: { listMs: number; resolveMs: number; scope: 'namespace' | 'gateways' } = { listMs: 0, resolveMs: 0, scope: 'namespace' };
 
   /**
    * Writes the running state (config with slot addresses, map files) to disk so a reload or a
    * restart keeps runtime changes, then the last-good cache. A job of its own, after the runtime
-   * apply has been reported: it writes whatever runs when it runs, so it is never stale.
+   * apply has been reported: it writes whatever runs when it runs, so it is never stale. It
+   * waits `persistDelayMs` first, so a burst of changes (a canary stepping its weights) is
+   * written once, and the render and fsyncs stay off the path of the next change.
    */
   private schedulePersist(): void {
+    if (this.persistQueued || this.persistTimer) return;
+    this.persistTimer = setTimeout(() => this.flushPersist(), this.settings.persistDelayMs);
+  }
+
+  /** Queues the deferred persist now, if one is waiting (stop, idle). */
+  private flushPersist(): void {
+    if (!this.persistTimer) return;
+    clearTimeout(this.persistTimer);
+    this.persistTimer = null;
+    this.enqueuePersist();
+  }
+
+  private enqueuePersist(): void {
     if (this.persistQueued) return;
     this.persistQueued = true;
     void this.enqueue(async () => {

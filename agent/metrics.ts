@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class AgentMetrics {
   readonly registry: Registry;
-  readonly syncs: Counter<'result'>;
+  readonly syncs: Counter<'scope' | 'result'>;
   readonly applies: Counter<'kind' | 'result'>;
   readonly reloads: Counter;
   readonly reloadFailures: Counter<'stage'>;
@@ -31,7 +31,7 @@ export class AgentMetrics {
       // (`_total` means counter). The same counts stay available as weir_agent_nodejs_active_{handles,requests,resources}.
       for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`weir_agent_nodejs_${n}`);
     }
-    this.syncs = new Counter({ name: 'weir_agent_syncs_total', help: 'Store reads by result.', labelNames: ['result'], registers: r });
+    this.syncs = new Counter({ name: 'weir_agent_syncs_total', help: 'Store reads by scope (namespace: a full list; gateways: only the keys a change named) and result.', labelNames: ['scope', 'result'], registers: r });
     this.applies = new Counter({ name: 'weir_agent_applies_total', help: 'Applied changes by kind (runtime, reload, start) and result.', labelNames: ['kind', 'result'], registers: r });
     this.reloads = new Counter({ name: 'weir_haproxy_reloads_total', help: 'Successful HAProxy reloads.', registers: r });
     this.reloadFailures = new Counter({ name: 'weir_haproxy_reload_failures_total', help: 'Failed reloads by stage (check, reload).', labelNames: ['stage'], registers: r });

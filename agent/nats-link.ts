@@ -10,15 +10,16 @@ import type { NatsConnection, Subscription } from 'nats';
 import { Counter, type Registry } from 'prom-client';
 import type { AgentStatus } from './agent.js';
 import type { Logger } from './log.js';
+import { isDnsLabel } from './store/store-writer.js';
 import { natsAuthFromEnv, natsErrText, NatsConnector, parseNatsServers } from './nats-connection.js';
-import type { Namespace } from './store/store.js';
-import { subjects, type AgentStatusEvent } from '../control/events.js';
+import type { ChangeHint, Namespace } from './store/store.js';
+import { subjects, type AgentStatusEvent, type GatewayChangedEvent } from '../control/events.js';
 
 /** What the link needs from an agent; `Agent` satisfies it. */
 export interface LinkedAgent {
   readonly settings: { namespace: Namespace; heartbeatIntervalMs: number };
   getStatus(): AgentStatus;
-  requestSync(reason: string): void;
+  requestSync(reason: string, hint?: ChangeHint): void;
   onStatusChange(listener: () => void): () => void;
   readonly metrics: { registry: Registry };
 }
@@ -100,10 +101,14 @@ export class AgentNatsLink {
     // Core subscriptions survive reconnects; only the first connect subscribes.
     if (!this.sub || this.sub.isClosed()) {
       this.sub = nc.subscribe(subjects.gatewaysChanged(this.ns), {
-        callback: (err) => {
+        callback: (err, msg) => {
           if (err) return this.log.warn({ err: err.message }, 'change subscription error');
           this.counters.events.inc({ kind: 'change_received' });
-          this.agent.requestSync('nats');
+          // The event names the gateway and its new version: the agent reads that key only.
+          // A body it cannot read still means "something changed": a full read.
+          const hint = changeHint(msg.data);
+          if (!hint) this.log.warn({ subject: msg.subject, bytes: msg.data.length }, 'unreadable change event; reading the whole namespace');
+          this.agent.requestSync('nats', hint ?? undefined);
         },
       });
     }
@@ -152,9 +157,22 @@ export function toStatusEvent(s: AgentStatus, intervalMs: number): AgentStatusEv
   };
 }
 
-/** The parts of a status worth an immediate event; timestamps alone are not. */
+/** The gateway and version a `gateways.changed` event names, or null when the body is not such an event. */
+export function changeHint(data: Uint8Array): ChangeHint | null {
+  let ev: Partial<GatewayChangedEvent>;
+  try {
+    ev = JSON.parse(new TextDecoder().decode(data)) as Partial<GatewayChangedEvent>;
+  } catch {
+    return null;
+  }
+  if (typeof ev !== 'object' || ev === null || typeof ev.gateway !== 'string' || !isDnsLabel(ev.gateway)) return null;
+  if (ev.version !== null && typeof ev.version !== 'string') return null;
+  return { name: ev.gateway, version: ev.version };
+}
+
+/** The parts of a status worth an immediate event: what the event carries, less its timestamps. */
 function fingerprint(s: AgentStatus): string {
-  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastApply?.checksum ?? null, s.lastError]);
+  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError]);
 }
 
 /** Builds the link from settings (WEIR_NATS_URL) and NATS_TOKEN / NATS_CREDS; null when unset. */

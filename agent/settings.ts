@@ -19,6 +19,7 @@ export interface AgentSettings {
   onExit: 'stop' | 'keep';
   reloadMinIntervalMs: number;
   debounceMs: number;
+  persistDelayMs: number;
   pollIntervalMs: number;
   vhostPort: number;
   monitorPort: number;
@@ -59,6 +60,7 @@ export const SETTINGS: SettingSpec[] = [
   { key: 'onExit', flag: 'haproxy-on-exit', env: 'WEIR_HAPROXY_ON_EXIT', default: 'stop', help: 'on SIGTERM: stop HAProxy, or keep it serving (stop|keep)' },
   { key: 'reloadMinIntervalMs', flag: 'reload-min-interval', env: 'WEIR_RELOAD_MIN_INTERVAL_MS', default: '2000', help: 'minimum milliseconds between reloads; changes in between are coalesced' },
   { key: 'debounceMs', flag: 'debounce', env: 'WEIR_DEBOUNCE_MS', default: '10', help: 'milliseconds to wait for more store events before syncing' },
+  { key: 'persistDelayMs', flag: 'persist-delay', env: 'WEIR_PERSIST_DELAY_MS', default: '250', help: 'milliseconds after a runtime change before the running config and cache are written to disk (bursts are written once)' },
   { key: 'pollIntervalMs', flag: 'poll-interval', env: 'WEIR_POLL_INTERVAL_MS', default: '5000', help: 'milliseconds between full store reads (watch events come sooner)' },
   { key: 'vhostPort', flag: 'vhost-port', env: 'WEIR_VHOST_PORT', default: '80', help: 'port of the shared virtual-host frontend; 0 disables it' },
   { key: 'monitorPort', flag: 'monitor-port', env: 'WEIR_MONITOR_PORT', default: '1988', help: 'port of HAProxy\'s /health monitor frontend; 0 disables it' },
@@ -146,6 +148,7 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     onExit,
     reloadMinIntervalMs: n('reloadMinIntervalMs', 0, 3_600_000),
     debounceMs: n('debounceMs', 0, 60_000),
+    persistDelayMs: n('persistDelayMs', 0, 60_000),
     pollIntervalMs: n('pollIntervalMs', 100, 3_600_000),
     vhostPort: n('vhostPort', 0, 65535),
     monitorPort: n('monitorPort', 0, 65535),

@@ -26,7 +26,7 @@ import { forEachLimited } from '../bounded-concurrency.js';
 import { redactNatsUrl } from '../nats-connection.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
+import { StoreUnavailableError, type ChangeHint, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
 import {
   assertStoreKey,
   isDnsLabel,
@@ -203,19 +203,33 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
         problems.push({ source: this.source(ns, key), message: `gateway name ${JSON.stringify(key)} is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars` });
         return;
       }
-      let e: KvEntry | null;
-      try {
-        e = await kv.get(key);
-      } catch (err) {
-        throw new StoreUnavailableError(this.location, `reading ${this.source(ns, key)}: ${errText(err)}`, err);
-      }
-      const got = this.decode(ns, key, e);
-      if (got && 'problem' in got) problems.push({ source: this.source(ns, key), message: got.problem });
+      const got = await this.readKey(kv, ns, key);
+      if (got && 'problem' in got) problems.push({ source: this.source(ns, key), message: got.problem, name: key });
       else if (got) entries.push(got);
     });
     entries.sort((a, b) => a.name.localeCompare(b.name));
     problems.sort((a, b) => a.source.localeCompare(b.source));
     return { entries, problems };
+  }
+
+  async read(ns: Namespace, name: string): Promise<StoreSnapshot> {
+    assertStoreKey(ns, name);
+    const doing = `reading ${this.source(ns, name)}`;
+    const kv = await this.bucket(await this.ready(doing), ns, doing);
+    const got = kv ? await this.readKey(kv, ns, name) : null;
+    if (got === null) return { entries: [], problems: [] };
+    if ('problem' in got) return { entries: [], problems: [{ source: this.source(ns, name), message: got.problem, name }] };
+    return { entries: [got], problems: [] };
+  }
+
+  private async readKey(kv: KV, ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {
+    let e: KvEntry | null;
+    try {
+      e = await kv.get(name);
+    } catch (err) {
+      throw new StoreUnavailableError(this.location, `reading ${this.source(ns, name)}: ${errText(err)}`, err);
+    }
+    return this.decode(ns, name, e);
   }
 
   private decode(ns: Namespace, name: string, e: KvEntry | null): StoreEntry | { problem: string } | null {
@@ -232,7 +246,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
     return { name, source: this.source(ns, name), format: value.format, body: value.body, version: String(e.revision) };
   }
 
-  async watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching> {
+  async watch(ns: Namespace, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
     const bucket = bucketName(ns);
     let iter: QueuedIterator<KvEntry> | undefined;
     let retry: NatsTimer;
@@ -259,7 +273,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
         if (why) onChange(why);
         void (async () => {
           try {
-            for await (const e of it) onChange(`${e.operation} ${bucket}/${e.key}@${e.revision}`);
+            for await (const e of it) onChange(`${e.operation} ${bucket}/${e.key}@${e.revision}`, isDnsLabel(e.key) ? { name: e.key, version: e.operation === 'PUT' ? String(e.revision) : null } : undefined);
           } catch (err) {
             this.log.warn({ err: errText(err), bucket }, 'nats watch ended; restarting');
             if (!stopped && gen === generation) schedule('watch restarted');
@@ -318,13 +332,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
     const c = await this.ready(doing);
     const kv = await this.bucket(c, ns, doing);
     if (!kv) return null;
-    let e: KvEntry | null;
-    try {
-      e = await kv.get(name);
-    } catch (err) {
-      throw new StoreUnavailableError(this.location, `${doing}: ${errText(err)}`, err);
-    }
-    const got = this.decode(ns, name, e);
+    const got = await this.readKey(kv, ns, name);
     if (got && 'problem' in got) throw new Error(`${this.source(ns, name)}: ${got.problem}`);
     return got;
   }

@@ -24,6 +24,8 @@ export interface StoreEntry {
 export interface StoreEntryProblem {
   source: string;
   message: string;
+  /** The gateway name, when the key is one (a targeted read replaces problems by name). */
+  name?: string;
 }
 
 export interface StoreSnapshot {
@@ -45,6 +47,14 @@ export class StoreUnavailableError extends Error {
 
 export type StopWatching = () => Promise<void>;
 
+/** What a watch or an event knows about one change. */
+export interface ChangeHint {
+  /** The gateway that changed. */
+  name: string;
+  /** Its version after the change, null when it was deleted, absent when unknown. */
+  version?: string | null;
+}
+
 export interface GatewayStore {
   readonly kind: 'file' | 'vault' | 'nats';
   /** Human-readable location with no secrets in it. */
@@ -52,9 +62,17 @@ export interface GatewayStore {
   /** All gateways of one namespace. Throws StoreUnavailableError when the store or the namespace root cannot be read. */
   list(ns: Namespace): Promise<StoreSnapshot>;
   /**
-   * Calls `onChange` soon after anything in the namespace may have changed. Stores without a
-   * native watch return a no-op; the agent also polls. `onChange` must be cheap: the agent re-lists.
+   * One gateway: a snapshot holding at most that entry or a problem with its key (none when it
+   * is absent). Lets the agent apply a change it was told about without listing the namespace,
+   * which for Vault costs a read per gateway. Throws StoreUnavailableError like `list`.
+   * Stores without it are always re-listed.
    */
-  watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching>;
+  read?(ns: Namespace, name: string): Promise<StoreSnapshot>;
+  /**
+   * Calls `onChange` soon after anything in the namespace may have changed, with a hint when
+   * the store knows which gateway. Stores without a native watch return a no-op; the agent
+   * also polls. `onChange` must be cheap: the agent reads the store afterwards.
+   */
+  watch(ns: Namespace, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching>;
   close(): Promise<void>;
 }

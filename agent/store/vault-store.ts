@@ -209,9 +209,9 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
     }
     const entries: StoreEntry[] = [];
     await forEachLimited(names, this.concurrency, async (name) => {
-      const got = await this.read(ns, name);
+      const got = await this.readKey(ns, name);
       if (got === null) return; // soft-deleted or deleted since the LIST
-      if ('problem' in got) problems.push({ source: this.source(ns, name), message: got.problem });
+      if ('problem' in got) problems.push({ source: this.source(ns, name), message: got.problem, name });
       else entries.push(got);
     });
     entries.sort((a, b) => a.name.localeCompare(b.name));
@@ -219,8 +219,16 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
     return { entries, problems };
   }
 
+  async read(ns: Namespace, name: string): Promise<StoreSnapshot> {
+    assertStoreKey(ns, name);
+    const got = await this.readKey(ns, name);
+    if (got === null) return { entries: [], problems: [] };
+    if ('problem' in got) return { entries: [], problems: [{ source: this.source(ns, name), message: got.problem, name }] };
+    return { entries: [got], problems: [] };
+  }
+
   /** One key: null when absent or soft-deleted, a problem for a bad value or a 403 on that key, throws when Vault is unreachable. */
-  private async read(ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {
+  private async readKey(ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {
     const path = `${this.mount}/data/${this.gatewaysPath(ns)}/${name}`;
     let res: { data?: { data?: unknown; metadata?: { version?: unknown } } };
     try {
@@ -253,7 +261,7 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
 
   async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
     assertStoreKey(ns, name);
-    const got = await this.read(ns, name);
+    const got = await this.readKey(ns, name);
     if (got && 'problem' in got) throw new Error(`${this.source(ns, name)}: ${got.problem}`);
     return got;
   }

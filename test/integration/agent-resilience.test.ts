@@ -30,15 +30,41 @@ t.after(async () => {
   for (const u of Object.values(ups)) await u.close();
 });
 
-t('HAProxy killed: the agent restarts it from the last good config and traffic returns', async () => {
-  const pid = Number((await readFile(join(fx.stateDir, 'haproxy.pid'), 'utf8')).trim().split('\n')[0]);
+const masterPid = async (): Promise<number> => Number((await readFile(join(fx.stateDir, 'haproxy.pid'), 'utf8').catch(() => '')).trim().split('\n')[0]);
+
+/** SIGKILLs the HAProxy master and waits for the agent's restart to serve. */
+async function killMaster(): Promise<void> {
+  const pid = await masterPid();
   assert.ok(pid > 0);
   process.kill(pid, 'SIGKILL');
+  // The orphaned worker may answer for a moment after its master died: wait for the new master.
+  await waitFor(async () => (await masterPid()) !== pid && fx.status().haproxy.running, { what: 'a new HAProxy master', timeoutMs: 15_000 });
   await waitFor(async () => (await get(url())).status === 200, { what: 'traffic after restart', timeoutMs: 15_000 });
+}
+
+t('HAProxy killed: the agent restarts it from the last good config and traffic returns', async () => {
+  await killMaster();
   const r = await tally(url(), 20);
   assert.equal(r.failures, []);
   const m = await fx.agent.metrics.registry.getSingleMetricAsString('weir_haproxy_restarts_total');
   assert.match(m, /weir_haproxy_restarts_total [1-9]/);
+});
+
+t('HAProxy killed right after a runtime change: the restart serves the change (its files are written first)', async () => {
+  // A long persist delay holds the files back, as a burst of changes would.
+  await fx.restart({ WEIR_PERSIST_DELAY_MS: '30000' });
+  await fx.waitStatus((s) => s.applied.length === 1 && s.ready, 'shop applied');
+  const mapsBefore = await readFile(join(fx.stateDir, 'maps', 'shop.weights.map'), 'utf8');
+  await fx.write('shop', gatewayYaml('shop', port, { v1: { weight: 0, targets: [ups.a!.port] }, v2: { weight: 100, targets: [ups.b!.port] } }));
+  await waitFor(async () => (await tally(url(), 10)).counts.b === 10, { what: 'runtime change serving' });
+  assert.is(await readFile(join(fx.stateDir, 'maps', 'shop.weights.map'), 'utf8'), mapsBefore, 'not yet written: the delay holds it');
+  await killMaster();
+  assert.equal((await tally(url(), 20)).counts, { b: 20 });
+  // Back to 70/30 and the default delay for the tests that follow.
+  await fx.write('shop', gatewayYaml('shop', port, { v1: { weight: 70, targets: [ups.a!.port] }, v2: { weight: 30, targets: [ups.b!.port] } }));
+  await fx.agent.syncNow();
+  await fx.restart();
+  await fx.waitStatus((s) => s.applied.length === 1 && s.ready, 'shop applied');
 });
 
 t('the store directory removed: traffic keeps flowing and the outage is reported', async () => {

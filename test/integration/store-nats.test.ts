@@ -1,6 +1,7 @@
 import { bucketName, namespaceOfBucket, NatsKvStore } from '../../agent/store/nats-kv-store.js';
-import { StoreUnavailableError } from '../../agent/store/store.js';
+import { StoreUnavailableError, type ChangeHint } from '../../agent/store/store.js';
 import { VersionConflictError } from '../../agent/store/store-writer.js';
+import { connect } from 'nats';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';
 import { assert, suite } from '../harness/uvu.js';
 import { waitFor } from '../harness/tmp.js';
@@ -68,20 +69,49 @@ t('missing bucket lists empty; put/list/get round-trip; CAS conflicts', async ()
   assert.equal(await store.listNamespaces(), [ns]);
 });
 
+t('read: one key as a snapshot, the same entry list reports; absent and bad values', async () => {
+  const rns = { org: 'acme', env: 'read' };
+  const store = open();
+  assert.equal(await store.read(rns, 'web'), { entries: [], problems: [] }, 'no bucket yet');
+  await store.put(rns, 'web', 'name: web\n', 'yaml');
+  const listed = (await store.list(rns)).entries;
+  assert.equal((await store.read(rns, 'web')).entries, listed);
+  assert.equal(await store.read(rns, 'api'), { entries: [], problems: [] });
+  await store.delete(rns, 'web');
+  assert.equal(await store.read(rns, 'web'), { entries: [], problems: [] });
+  const c = await connect({ servers: (nats as NatsHarness).url });
+  try {
+    const kv = await c.jetstream().views.kv(bucketName(rns));
+    await kv.put('junk', 'not json');
+  } finally {
+    await c.close();
+  }
+  assert.equal(await store.read(rns, 'junk'), { entries: [], problems: [{ source: 'nats:weir_acme_read/junk', message: 'value is not JSON: expected {"format": "yaml"|"json", "body": "<text>"}', name: 'junk' }] });
+  assert.equal((await store.list(rns)).problems, (await store.read(rns, 'junk')).problems);
+});
+
 t('watch fires on put/delete, and resumes after a server restart without a new store', async () => {
   const wns = { org: 'acme', env: 'watch' };
   const writer = open();
   const reader = open();
   const reasons: string[] = [];
-  const stop = await reader.watch(wns, (r) => reasons.push(r)); // bucket does not exist yet
+  const hints: Array<ChangeHint | undefined> = [];
+  const stop = await reader.watch(wns, (r, hint) => {
+    reasons.push(r);
+    hints.push(hint);
+  }); // bucket does not exist yet
   try {
     await writer.put(wns, 'a', 'a: 1\n', 'yaml');
     await waitFor(() => reasons.length > 0, { what: 'watch to notice the bucket', timeoutMs: 5000 });
     reasons.length = 0;
-    await writer.put(wns, 'a', 'a: 2\n', 'yaml');
+    hints.length = 0;
+    const v2 = await writer.put(wns, 'a', 'a: 2\n', 'yaml');
     await waitFor(() => reasons.some((r) => /^PUT weir_acme_watch\/a@/.test(r)), { what: 'PUT event', timeoutMs: 5000 });
+    // The hint names the key and the version a list would report, so the agent can read just it.
+    assert.equal(hints.at(-1), { name: 'a', version: v2.version });
     await writer.delete(wns, 'a');
     await waitFor(() => reasons.some((r) => /^DEL weir_acme_watch\/a@/.test(r)), { what: 'DEL event', timeoutMs: 5000 });
+    assert.equal(hints.at(-1), { name: 'a', version: null });
 
     const n = nats as NatsHarness;
     await n.stop();

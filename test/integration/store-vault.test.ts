@@ -54,6 +54,11 @@ t('empty namespace lists as no gateways; control writes, agent reads byte-for-by
     ],
   );
   assert.equal(snap.problems.map((p) => p.source.split('/').pop()), ['Bad_Name', 'junk']);
+  // read: one key, as list reports it; problems carry the gateway name; absent is empty.
+  assert.equal((await agent.read(ns, 'web')).entries, snap.entries.filter((e) => e.name === 'web'));
+  assert.equal((await agent.read(ns, 'junk')).problems, [{ ...snap.problems[1], name: 'junk' }]);
+  assert.equal(snap.problems[1]?.name, 'junk');
+  assert.equal(await agent.read(ns, 'nope'), { entries: [], problems: [] });
   assert.match(snap.problems[1]?.message ?? '', /expected data \{"format"/);
   assert.equal(vault.peek(`${key('web')}`), { format: 'yaml', body });
   assert.equal(await control.listNamespaces(), [ns]);
