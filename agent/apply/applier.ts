@@ -14,7 +14,7 @@ import { parseServerState, serializeServerState } from '../haproxy/state-file.js
 import type { HaproxyModel } from '../plan/haproxy-model.js';
 import type { RuntimeOp } from '../plan/planner.js';
 import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
-import { syncDirectory, writeFileAtomic } from '../state/atomic-file.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 
 export interface ApplierPaths {
   configFile: string;
@@ -161,14 +161,15 @@ export class Applier {
     const { mapsDir, configFile } = this.opts.paths;
     await mkdir(mapsDir, { recursive: true });
     const changed = Object.entries(rendered.maps).filter(([path, content]) => this.written.get(path) !== content);
-    // One directory fsync for the batch instead of one per file (thousands of maps at cold start).
+    // Renamed into place but not fsynced: HAProxy reads these on a reload or a restart of its
+    // master, which a process crash does not stop; after a power cut the agent renders them
+    // again at start (from the store, or the last-good cache, which is fsynced).
     await forEachLimited(changed, 16, async ([path, content]) => {
-      await writeFileAtomic(path, content, 0o644, { syncDir: false });
+      await writeFileAtomic(path, content, 0o644, { durable: false });
       this.written.set(path, content);
     });
-    if (changed.length > 0) await syncDirectory(mapsDir);
     if (this.written.get(configFile) !== rendered.config) {
-      await writeFileAtomic(configFile, rendered.config);
+      await writeFileAtomic(configFile, rendered.config, 0o644, { durable: false });
       this.written.set(configFile, rendered.config);
     }
     // Map files of removed gateways would otherwise pile up; only a changed map set can leave any.
@@ -215,6 +216,7 @@ export class Applier {
       })
       // Only health state carries over: the new config decides which slots are enabled.
       .map((row) => ({ ...row, srv_admin_state: '0' }));
-    await writeFileAtomic(this.opts.paths.serverStateFile, serializeServerState({ ...state, rows }));
+    // Read once by the next worker: a power cut loses nothing the agent does not rebuild.
+    await writeFileAtomic(this.opts.paths.serverStateFile, serializeServerState({ ...state, rows }), 0o644, { durable: false });
   }
 }
