@@ -17,7 +17,8 @@ import { sendOnce } from '../haproxy/cli-connection.js';
 import { parseShowStat } from '../haproxy/stat-parse.js';
 import type { Namespace } from '../store/store.js';
 import { BackendCollector } from './backend-collector.js';
-import { EsConfigError, EsShipper, loadEsConnection, type EsConnection, type ShipItem, type ShipperStats } from './es-shipper.js';
+// es-shipper loads the Elasticsearch client (~0.5 s of CPU at start): imported only when shipping is on.
+import type { EsConnection, EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
 import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
 import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
 import { Spool } from './spool.js';
@@ -136,6 +137,7 @@ export class AgentTelemetry {
   }
 
   private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
+    const { EsConfigError, EsShipper, loadEsConnection } = await import('./es-shipper.js');
     let connection: EsConnection;
     try {
       connection = await loadEsConnection(es);
