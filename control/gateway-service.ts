@@ -312,12 +312,17 @@ export class GatewayService {
       requestId: ctx.requestId,
     };
     // The write has happened: audit and event failures are reported, never turned into errors.
-    try {
-      await this.deps.audit.record(ctx.ns, rec);
-    } catch (err) {
+    // The change event goes first and both are awaited together: agents act on the event, and
+    // it need not wait for the audit record's fsync.
+    const announced = this.announce(ctx, name, after, at);
+    const audited = this.deps.audit.record(ctx.ns, rec).catch((err: unknown) => {
       this.deps.metrics.auditErrors.inc();
       this.deps.log.error({ err, audit: rec }, 'audit record not written');
-    }
+    });
+    await Promise.all([announced, audited]);
+  }
+
+  private async announce(ctx: WriteContext, name: string, after: string | null, at: string): Promise<void> {
     const events = this.deps.events;
     if (!events) return;
     const ev: GatewayChangedEvent = { gateway: name, version: after, action: after === null ? 'delete' : 'put', by: ctx.principal.name, at };
