@@ -139,15 +139,15 @@ async function stopAgents(agents: AgentProc[]): Promise<void> {
   );
 }
 
-/** utime+stime of a process in ms (Linux /proc; clock ticks assumed 100/s). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
+/** utime and stime of a process in ms, all threads (Linux /proc; clock ticks assumed 100/s). */
+function cpuMs(pid: number | undefined): { user: number; sys: number } {
+  if (pid === undefined) return { user: NaN, sys: NaN };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
   } catch {
-    return NaN;
+    return { user: NaN, sys: NaN };
   }
 }
 
@@ -255,6 +255,8 @@ interface Samples {
   announced: number[];
   /** CPU ms per write: mean over agents (agent process only, not HAProxy), and this process (control API + Vault double + measuring). */
   agentCpuPerWrite: number;
+  /** The kernel's share of agentCpuPerWrite (file writes, fsync, sockets). */
+  agentSysPerWrite: number;
   benchCpuPerWrite: number;
   /** 1-minute load average when the writes ended. */
   load: number;
@@ -276,7 +278,7 @@ async function measure(mode: 'nats' | 'poll', n: number, writes: number, o: { di
     const created = await control.api.put(gwPath, { port: 8080, routes: { v1: { weight: 100, targets: ['127.0.0.1:9'] }, v2: { weight: 0, targets: ['127.0.0.1:10'] } } });
     if (created.status !== 200 && created.status !== 201) throw new Error(`create: HTTP ${created.status} ${created.text}`);
     await applied(created.version, o.pollMs * 3 + 30_000);
-    const samples: Samples = { applied: [], answered: [], announced: [], agentCpuPerWrite: NaN, benchCpuPerWrite: NaN, load: NaN };
+    const samples: Samples = { applied: [], answered: [], announced: [], agentCpuPerWrite: NaN, agentSysPerWrite: NaN, benchCpuPerWrite: NaN, load: NaN };
     const cpu0 = agents.map((a) => cpuMs(a.child.pid));
     const self0 = process.cpuUsage();
     for (let i = 0; i < writes; i++) {
@@ -295,7 +297,9 @@ async function measure(mode: 'nats' | 'poll', n: number, writes: number, o: { di
       if (ann !== undefined) samples.announced.push(ann - t0);
     }
     const cpu1 = agents.map((a) => cpuMs(a.child.pid));
-    samples.agentCpuPerWrite = cpu1.reduce((sum, c, i) => sum + (c - (cpu0[i] as number)), 0) / agents.length / writes;
+    const spent = (pick: (c: { user: number; sys: number }) => number): number => cpu1.reduce((sum, c, i) => sum + pick(c) - pick(cpu0[i] ?? { user: NaN, sys: NaN }), 0) / agents.length / writes;
+    samples.agentCpuPerWrite = spent((c) => c.user + c.sys);
+    samples.agentSysPerWrite = spent((c) => c.sys);
     const self = process.cpuUsage(self0);
     samples.benchCpuPerWrite = (self.user + self.system) / 1000 / writes;
     samples.load = loadavg()[0] ?? NaN;
@@ -324,7 +328,7 @@ export async function runConvergenceBench(opts: ConvergenceOptions = {}): Promis
   try {
     for (const n of ns) {
       const viaNats = await measure('nats', n, writes, { dir: tmp.path, vault, nats, pollMs });
-      const viaPoll = pollWrites > 0 ? await measure('poll', n, pollWrites, { dir: tmp.path, vault, nats, pollMs }) : { applied: [], answered: [], announced: [], agentCpuPerWrite: NaN, benchCpuPerWrite: NaN, load: NaN };
+      const viaPoll = pollWrites > 0 ? await measure('poll', n, pollWrites, { dir: tmp.path, vault, nats, pollMs }) : { applied: [], answered: [], announced: [], agentCpuPerWrite: NaN, agentSysPerWrite: NaN, benchCpuPerWrite: NaN, load: NaN };
       raw[`nats-${n}`] = viaNats;
       raw[`poll-${n}`] = viaPoll;
       const a = summary(viaNats.applied);
@@ -332,7 +336,7 @@ export async function runConvergenceBench(opts: ConvergenceOptions = {}): Promis
       rows.push([n, a.n, fmt(a.p50), fmt(a.p99), fmt(a.max), fmt(viaNats.load), b.n, b.n ? fmt(b.p50) : 'n/a', b.n ? fmt(b.p99) : 'n/a', b.n ? fmt(b.max) : 'n/a']);
       const ans = summary(viaNats.answered);
       const ann = summary(viaNats.announced);
-      parts.push([n, `${fmt(ans.p50)} / ${fmt(ans.p99)}`, `${fmt(ann.p50)} / ${fmt(ann.p99)}`, `${fmt(a.p50)} / ${fmt(a.p99)}`, fmt(viaNats.agentCpuPerWrite), fmt(viaNats.benchCpuPerWrite), fmt(viaNats.agentCpuPerWrite * n + viaNats.benchCpuPerWrite, 0)]);
+      parts.push([n, `${fmt(ans.p50)} / ${fmt(ans.p99)}`, `${fmt(ann.p50)} / ${fmt(ann.p99)}`, `${fmt(a.p50)} / ${fmt(a.p99)}`, `${fmt(viaNats.agentCpuPerWrite)} (${fmt(viaNats.agentSysPerWrite)})`, fmt(viaNats.benchCpuPerWrite), fmt(viaNats.agentCpuPerWrite * n + viaNats.benchCpuPerWrite, 0)]);
     }
   } finally {
     await nats.dispose();
@@ -348,7 +352,7 @@ export async function runConvergenceBench(opts: ConvergenceOptions = {}): Promis
     '',
     'Where the time goes in NATS mode (p50 / p99 ms from the write\'s start):',
     '',
-    table(['agents', 'API answered', 'change event received', 'all agents applied', 'CPU ms / write / agent', 'CPU ms / write, control+Vault+bench', 'CPU ms / write, total'], parts),
+    table(['agents', 'API answered', 'change event received', 'all agents applied', 'CPU ms / write / agent (of which kernel)', 'CPU ms / write, control+Vault+bench', 'CPU ms / write, total'], parts),
     '',
   ].join('\n');
   await writeResult('convergence', { machine: facts, pollMs, writes, pollWrites, samplesMs: raw }, md);
