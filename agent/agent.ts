@@ -216,7 +216,20 @@ export class Agent {
       this.logger.warn({ err: (err as Error).message }, 'store watch unavailable; polling only');
       return null;
     });
-    this.pollTimer = setInterval(() => this.requestSync('poll'), this.settings.pollIntervalMs);
+    this.schedulePoll();
+  }
+
+  /**
+   * Polls at the interval ±10 %: agents rolled out together would otherwise list the store in
+   * lockstep, a load spike on Vault every interval.
+   */
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    const ms = this.settings.pollIntervalMs * (0.9 + 0.2 * Math.random());
+    this.pollTimer = setTimeout(() => {
+      this.requestSync('poll');
+      this.schedulePoll();
+    }, ms);
     this.pollTimer.unref();
   }
 

@@ -74,7 +74,16 @@ export class AgentNatsLink {
     this.offs.push(this.connector.onUp((nc, reason) => this.onUp(nc, reason)));
     this.offs.push(this.agent.onStatusChange(() => this.publishIfChanged()));
     this.connector.start();
-    this.beat = setInterval(() => this.publishStatus('heartbeat'), this.intervalMs);
+    this.scheduleBeat();
+  }
+
+  /** Beats at the interval −10 %..0 (never later: the control API counts missed beats), out of step with other agents. */
+  private scheduleBeat(): void {
+    if (this.stopped) return;
+    this.beat = setTimeout(() => {
+      this.publishStatus('heartbeat');
+      this.scheduleBeat();
+    }, this.intervalMs * (0.9 + 0.1 * Math.random()));
     this.beat.unref();
   }
 
@@ -85,7 +94,7 @@ export class AgentNatsLink {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.beat);
+    clearTimeout(this.beat);
     for (const off of this.offs) off();
     this.sub?.unsubscribe();
     await this.connector.close();
