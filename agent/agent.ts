@@ -220,12 +220,36 @@ export class Agent {
   }
 
   /**
+   * [nats-link] Whether change events are arriving. While they are, the poll is only a safety
+   * net and runs at WEIR_POLL_INTERVAL_WITH_NATS_MS: a Vault list reads every key, so 20 agents
+   * polling 1,000 gateways every 5 s would be 4,000 reads/s. When events stop, the normal
+   * interval applies at once.
+   */
+  setEventsConnected(connected: boolean): void {
+    if (connected === this.eventsConnected) return;
+    this.eventsConnected = connected;
+    this.logger.info({ pollIntervalMs: this.pollIntervalMs() }, connected ? 'change events connected: polling less often' : 'change events lost: polling at the normal interval');
+    // Either way the next poll follows the new interval (the link syncs once on connect).
+    if (this.pollTimer) {
+      clearTimeout(this.pollTimer);
+      this.schedulePoll();
+    }
+  }
+
+  private eventsConnected = false;
+
+  private pollIntervalMs(): number {
+    const s = this.settings;
+    return this.eventsConnected ? Math.max(s.pollIntervalMs, s.pollIntervalWithNatsMs) : s.pollIntervalMs;
+  }
+
+  /**
    * Polls at the interval ±10 %: agents rolled out together would otherwise list the store in
    * lockstep, a load spike on Vault every interval.
    */
   private schedulePoll(): void {
     if (this.stopped) return;
-    const ms = this.settings.pollIntervalMs * (0.9 + 0.2 * Math.random());
+    const ms = this.pollIntervalMs() * (0.9 + 0.2 * Math.random());
     this.pollTimer = setTimeout(() => {
       this.requestSync('poll');
       this.schedulePoll();

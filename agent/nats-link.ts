@@ -20,6 +20,8 @@ export interface LinkedAgent {
   readonly settings: { namespace: Namespace; heartbeatIntervalMs: number };
   getStatus(): AgentStatus;
   requestSync(reason: string, hint?: ChangeHint): void;
+  /** Told when change events start and stop arriving (the agent polls less while they do). */
+  setEventsConnected(connected: boolean): void;
   onStatusChange(listener: () => void): () => void;
   readonly metrics: { registry: Registry };
 }
@@ -72,6 +74,7 @@ export class AgentNatsLink {
 
   start(): void {
     this.offs.push(this.connector.onUp((nc, reason) => this.onUp(nc, reason)));
+    this.offs.push(this.connector.onDown(() => this.agent.setEventsConnected(false)));
     this.offs.push(this.agent.onStatusChange(() => this.publishIfChanged()));
     this.connector.start();
     this.scheduleBeat();
@@ -96,6 +99,7 @@ export class AgentNatsLink {
     this.stopped = true;
     clearTimeout(this.beat);
     for (const off of this.offs) off();
+    this.agent.setEventsConnected(false);
     this.sub?.unsubscribe();
     await this.connector.close();
   }
@@ -122,6 +126,7 @@ export class AgentNatsLink {
       });
     }
     if (reason === 'reconnected') this.counters.events.inc({ kind: 'reconnect' });
+    this.agent.setEventsConnected(true);
     this.publishStatus(reason);
     // Anything announced while we were away (or before the first connect) is unknown: re-read.
     this.agent.requestSync(`nats ${reason}`);

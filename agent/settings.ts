@@ -21,6 +21,8 @@ export interface AgentSettings {
   debounceMs: number;
   persistDelayMs: number;
   pollIntervalMs: number;
+  /** The poll while NATS change events arrive: only a safety net then (never shorter than pollIntervalMs). */
+  pollIntervalWithNatsMs: number;
   vhostPort: number;
   monitorPort: number;
   serverSlots: number;
@@ -62,6 +64,7 @@ export const SETTINGS: SettingSpec[] = [
   { key: 'debounceMs', flag: 'debounce', env: 'WEIR_DEBOUNCE_MS', default: '10', help: 'milliseconds to wait for more store events before syncing' },
   { key: 'persistDelayMs', flag: 'persist-delay', env: 'WEIR_PERSIST_DELAY_MS', default: '250', help: 'milliseconds after a runtime change before the running config and cache are written to disk (bursts are written once)' },
   { key: 'pollIntervalMs', flag: 'poll-interval', env: 'WEIR_POLL_INTERVAL_MS', default: '5000', help: 'milliseconds between full store reads (watch events come sooner)' },
+  { key: 'pollIntervalWithNatsMs', flag: 'poll-interval-with-nats', env: 'WEIR_POLL_INTERVAL_WITH_NATS_MS', default: '30000', help: 'milliseconds between full store reads while connected to NATS (events carry the changes; each Vault poll reads every key)' },
   { key: 'vhostPort', flag: 'vhost-port', env: 'WEIR_VHOST_PORT', default: '80', help: 'port of the shared virtual-host frontend; 0 disables it' },
   { key: 'monitorPort', flag: 'monitor-port', env: 'WEIR_MONITOR_PORT', default: '1988', help: 'port of HAProxy\'s /health monitor frontend; 0 disables it' },
   { key: 'serverSlots', flag: 'server-slots', env: 'WEIR_SERVER_SLOTS', default: '4', help: 'minimum pre-allocated server slots per route (targets up to this change without reload)' },
@@ -150,6 +153,7 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     debounceMs: n('debounceMs', 0, 60_000),
     persistDelayMs: n('persistDelayMs', 0, 60_000),
     pollIntervalMs: n('pollIntervalMs', 100, 3_600_000),
+    pollIntervalWithNatsMs: n('pollIntervalWithNatsMs', 100, 3_600_000),
     vhostPort: n('vhostPort', 0, 65535),
     monitorPort: n('monitorPort', 0, 65535),
     serverSlots: n('serverSlots', 1, 1024),

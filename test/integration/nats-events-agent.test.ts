@@ -191,4 +191,21 @@ t('without NATS the agent falls back to its poll', async () => {
   assert.is(link.isConnected(), false);
 });
 
+t('while events arrive the poll slows to WEIR_POLL_INTERVAL_WITH_NATS_MS; when NATS goes, the normal poll returns at once', async () => {
+  await link.stop();
+  await agent.stop();
+  await nats.restart();
+  agent = await startAgent({ WEIR_POLL_INTERVAL_MS: '300', WEIR_POLL_INTERVAL_WITH_NATS_MS: '600000' });
+  link = new AgentNatsLink(agent, { servers: [nats.url], logger, retryMs: 200 });
+  link.start();
+  await waitFor(() => link.isConnected() && applied(), { what: 'agent applied with NATS up' });
+  await agent.idle();
+  await writeGateway(100, 0);
+  const want = await storeVersion();
+  await sleep(1500); // five normal poll intervals: nothing polls while events arrive
+  assert.is.not(applied(), want);
+  await nats.stop();
+  await waitFor(() => applied() === want, { what: 'the normal poll to apply the change', timeoutMs: 3000 });
+});
+
 t.run();
