@@ -172,7 +172,22 @@ function haproxyPids(stateDir: string): number[] {
   return pids;
 }
 
-const haproxyCpuMs = (pids: number[]): number => pids.reduce((sum, pid) => { const c = cpuMs(pid); return sum + c.user + c.sys; }, 0);
+/** CPU ms of each pid now, by pid (a pid that is gone is left out). */
+function haproxyCpuMs(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const c = cpuMs(pid);
+    if (Number.isFinite(c.user + c.sys)) out.set(pid, c.user + c.sys);
+  }
+  return out;
+}
+
+/** CPU spent between two readings by the processes alive at both (old workers of a reload drain and exit). */
+function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? ms);
+  return sum;
+}
 
 /** Receipt times of status events: version → agentId → ms (performance.now()). */
 class StatusWatch {
@@ -327,7 +342,7 @@ async function measure(mode: 'nats' | 'poll', n: number, writes: number, o: { di
     const spent = (pick: (c: { user: number; sys: number }) => number): number => cpu1.reduce((sum, c, i) => sum + pick(c) - pick(cpu0[i] ?? { user: NaN, sys: NaN }), 0) / agents.length / writes;
     samples.agentCpuPerWrite = spent((c) => c.user + c.sys);
     samples.agentSysPerWrite = spent((c) => c.sys);
-    samples.haproxyCpuPerWrite = hapPids.map(haproxyCpuMs).reduce((sum, c, i) => sum + c - (hap0[i] ?? NaN), 0) / agents.length / writes;
+    samples.haproxyCpuPerWrite = hapPids.map(haproxyCpuMs).reduce((sum, after, i) => sum + cpuBetween(hap0[i] ?? new Map(), after), 0) / agents.length / writes;
     const self = process.cpuUsage(self0);
     samples.benchCpuPerWrite = (self.user + self.system) / 1000 / writes;
     samples.load = loadavg()[0] ?? NaN;
