@@ -23,6 +23,15 @@ import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
 
+/** Ports of the agent's own listeners: a gateway there would share them (see GatewayBook). */
+export function reservedPorts(s: Pick<AgentSettings, 'vhostPort' | 'monitorPort' | 'httpAddr'>): Map<number, string> {
+  const out = new Map<number, string>();
+  if (s.vhostPort > 0) out.set(s.vhostPort, 'the virtual-host frontend (WEIR_VHOST_PORT)');
+  if (s.monitorPort > 0) out.set(s.monitorPort, "HAProxy's monitor frontend (WEIR_MONITOR_PORT)");
+  if (s.httpAddr.port > 0 && !out.has(s.httpAddr.port)) out.set(s.httpAddr.port, "the agent's HTTP server (WEIR_HTTP_ADDR)");
+  return out;
+}
+
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
 
@@ -40,6 +49,8 @@ export interface AgentStatus {
   lastApply: { at: string; kind: string; checksum: string } | null;
   lastError: string | null;
   pendingReload: boolean;
+  /** Ports the agent's own listeners hold, which no gateway may use. */
+  reservedPorts: Array<{ port: number; holder: string }>;
 }
 
 interface Paths {
@@ -56,7 +67,7 @@ interface Paths {
 export class Agent {
   readonly metrics: AgentMetrics;
   private readonly paths: Paths;
-  private readonly book = new GatewayBook();
+  private readonly book: GatewayBook;
   private readonly applier: Applier;
   private readonly runtime: RuntimeClient;
   private readonly master: MasterClient;
@@ -88,7 +99,7 @@ export class Agent {
   /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
   private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
   private problems: GatewayProblem[] = [];
-  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload'>;
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts'>;
   private restarts = 0;
   private adopted = false;
   private storeErrorLogged = false;
@@ -99,6 +110,7 @@ export class Agent {
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
+    this.book = new GatewayBook(reservedPorts(settings));
     const s = settings.stateDir;
     this.paths = {
       configFile: join(s, 'haproxy.cfg'),
@@ -355,6 +367,7 @@ export class Agent {
       applied: this.book.appliedEntries().map((e) => ({ name: e.name, version: e.version, source: e.source })),
       problems,
       pendingReload: this.reloadTimer !== null,
+      reservedPorts: [...reservedPorts(this.settings)].map(([port, holder]) => ({ port, holder })),
     };
   }
 

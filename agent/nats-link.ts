@@ -168,6 +168,7 @@ export function toStatusEvent(s: AgentStatus, intervalMs: number): AgentStatusEv
     problems: s.problems.map((p) => ({ name: p.name, version: p.version, errors: p.errors })),
     lastApplyAt: s.lastApply?.at ?? null,
     lastError: s.lastError,
+    reservedPorts: s.reservedPorts,
   };
 }
 

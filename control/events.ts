@@ -42,6 +42,12 @@ export interface AgentStatusEvent {
   problems: Array<{ name: string | null; version: string | null; errors: string[] }>;
   lastApplyAt: string | null;
   lastError: string | null;
+  /**
+   * Ports the agent's own listeners hold (virtual-host and monitor frontends, its HTTP server);
+   * a gateway there would share them. The control API refuses such gateways. Absent from agents
+   * older than this field.
+   */
+  reservedPorts?: Array<{ port: number; holder: string }>;
 }
 
 /**

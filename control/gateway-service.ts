@@ -57,6 +57,8 @@ export interface GatewayServiceDeps {
   publishTimeoutMs?: number;
   /** Read-modify-write attempts when the client sent no If-Match. */
   casAttempts?: number;
+  /** The agents' status (over NATS): a gateway may not take a port an agent's own listener holds. */
+  agentStatus?: AgentStatusSource | undefined;
 }
 
 export const entrySource = (name: string): string => name;
@@ -178,6 +180,7 @@ export class GatewayService {
       for (let attempt = 1; ; attempt++) {
         const current = await this.call('get', () => this.store.get(ctx.ns, name));
         checkPreconditions(name, pre, current);
+        this.checkReservedPorts(ctx.ns, gateway);
         await this.checkAgainstNamespace(ctx.ns, gateway);
         try {
           const { version } = await this.call('put', () => this.store.put(ctx.ns, name, body.text, body.format, { ifVersion: current?.version ?? null }));
@@ -271,6 +274,25 @@ export class GatewayService {
       statusSource: 'nats',
       agents,
     };
+  }
+
+  /**
+   * Ports the namespace's live agents hold for themselves (their status events say which).
+   * Without NATS the control API cannot know them, and the agents reject such a gateway.
+   */
+  private checkReservedPorts(ns: Namespace, gateway: Gateway): void {
+    const holders = new Map<string, string[]>();
+    for (const a of this.deps.agentStatus?.agents(ns) ?? []) {
+      if (a.quiet) continue;
+      for (const r of a.reservedPorts ?? []) {
+        if (r.port !== gateway.port) continue;
+        holders.set(r.holder, [...(holders.get(r.holder) ?? []), a.agentId]);
+      }
+    }
+    if (holders.size === 0) return;
+    const what = [...holders].map(([holder, ids]) => `${holder} on agent${ids.length > 1 ? 's' : ''} ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}`).join('; ');
+    const error: ModelError = { source: 'request', path: 'port', message: `port ${gateway.port} is reserved for ${what}` };
+    throw conflict('port_reserved', formatModelError(error), modelDetails([error]));
   }
 
   /** The store's other gateways, as the agent would see them, must leave room for this one. */

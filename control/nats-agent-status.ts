@@ -138,6 +138,7 @@ export function isAgentStatusEvent(v: unknown): v is AgentStatusEvent {
     o.applied.every((a) => typeof a?.name === 'string' && typeof a.version === 'string') &&
     Array.isArray(o.problems) &&
     (o.lastApplyAt === null || typeof o.lastApplyAt === 'string') &&
-    (o.lastError === null || typeof o.lastError === 'string')
+    (o.lastError === null || typeof o.lastError === 'string') &&
+    (o.reservedPorts === undefined || (Array.isArray(o.reservedPorts) && o.reservedPorts.every((r) => Number.isInteger(r?.port) && typeof r.holder === 'string')))
   );
 }

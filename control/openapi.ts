@@ -166,7 +166,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'Missing or invalid bearer token',
   403: 'The token has no right to this operation or namespace',
   404: 'Not found',
-  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, virtual_host_conflict',
+  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict',
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',

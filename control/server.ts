@@ -100,6 +100,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     metrics,
     log,
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
+    ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
   });
   const openapi = JSON.stringify(openApiDocument());

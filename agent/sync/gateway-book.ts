@@ -33,6 +33,12 @@ export class GatewayBook {
   private applied = new Map<string, ResolvedGateway>();
   private parseCache = new Map<string, ParseCacheValue>();
 
+  /**
+   * @param reservedPorts ports the agent's own listeners hold, with what holds them: HAProxy
+   *   would bind a gateway there too (SO_REUSEPORT) and split that port's traffic between both.
+   */
+  constructor(private readonly reservedPorts: ReadonlyMap<number, string> = new Map()) {}
+
   appliedEntries(): StoreEntry[] {
     return [...this.applied.values()].map((r) => r.entry);
   }
@@ -94,7 +100,7 @@ export class GatewayBook {
     const incumbents = new Set(this.applied.keys());
     let checked = checkNamespace(
       candidates.map((c) => ({ source: c.entry.source, gateway: c.gateway })),
-      { incumbents },
+      { incumbents, reservedPorts: this.reservedPorts },
     );
     const bySource = new Map(candidates.map((c) => [c.entry.source, c]));
     let accepted = checked.accepted.map((a) => bySource.get(a.source)).filter((c): c is ResolvedGateway => c !== undefined);
@@ -118,7 +124,7 @@ export class GatewayBook {
         });
       }
       const bySource2 = new Map(retry.map((c) => [c.entry.source, c]));
-      checked = checkNamespace(retry.map((c) => ({ source: c.entry.source, gateway: c.gateway })), { incumbents });
+      checked = checkNamespace(retry.map((c) => ({ source: c.entry.source, gateway: c.gateway })), { incumbents, reservedPorts: this.reservedPorts });
       accepted = checked.accepted.map((a) => bySource2.get(a.source)).filter((c): c is ResolvedGateway => c !== undefined);
       for (const r of checked.rejected) {
         problems.push({ name: r.gateway.name, source: r.source, version: null, errors: r.errors.map(formatModelError), servingVersion: null });

@@ -140,6 +140,19 @@ t('a definition HAProxy refuses is isolated: the others still apply', async () =
   assert.is(refused, 'refused');
 });
 
+t("a gateway on a port the agent's own listeners hold is refused: HAProxy would share that port", async () => {
+  // HAProxy binds two frontends on one port with SO_REUSEPORT and splits connections between them.
+  await fx.write('thief', gatewayYaml('thief', fx.monitorPort, { x: { weight: 100, targets: [ups.a!.port] } }));
+  const s = await fx.waitStatus((st) => st.problems.some((p) => p.name === 'thief'), 'thief reported');
+  assert.match(s.problems.find((p) => p.name === 'thief')!.errors.join('\n'), new RegExp(`thief\\.yaml: port: port ${fx.monitorPort} is reserved for HAProxy's monitor frontend \\(WEIR_MONITOR_PORT\\)`));
+  assert.ok(!s.applied.some((a) => a.name === 'thief'));
+  assert.equal(s.reservedPorts.map((r) => r.port).sort(), [fx.monitorPort, fx.vhostPort].sort());
+  // Every monitor request still reaches the monitor frontend.
+  for (let i = 0; i < 10; i++) assert.is((await get(`http://127.0.0.1:${fx.monitorPort}/health`)).status, 200);
+  await fx.remove('thief');
+  await fx.waitStatus((st) => !st.problems.some((p) => p.name === 'thief'), 'thief gone');
+});
+
 t('deleting a gateway file removes the gateway', async () => {
   await fx.remove('fresh');
   await fx.waitStatus((s) => !s.applied.some((a) => a.name === 'fresh') && !s.pendingReload, 'fresh removed');

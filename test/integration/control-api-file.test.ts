@@ -410,6 +410,25 @@ seams('status: per agent applied version and problems; converged when every live
   assert.equal([s3.converged, s3.statusSource], [false, 'nats'], 'no live agent: not converged');
 });
 
+seams('a port an agent reserves for its own listeners is a 409 port_reserved naming the agents; quiet agents and other namespaces do not count', async (ctx) => {
+  const { fx } = ctx;
+  const vhost = { port: 8080, holder: 'the virtual-host frontend (WEIR_VHOST_PORT)' };
+  ctx.agents = [
+    agent('n1', { reservedPorts: [vhost, { port: 1988, holder: "HAProxy's monitor frontend (WEIR_MONITOR_PORT)" }] }),
+    agent('n2', { reservedPorts: [vhost] }),
+    agent('n3', { reservedPorts: [{ port: 9000, holder: 'x' }], quiet: true }),
+    agent('b1', { namespace: 'globex/prod', reservedPorts: [{ port: 9001, holder: 'y' }] }),
+    agent('old', {}), // an agent from before the field: reserves nothing it tells us about
+  ];
+  const r = await fx.api('PUT', nsPath(A, '/gateways/web'), { body: gatewayYaml(8080) });
+  assert.is(r.status, 409);
+  assert.is(code(r), 'port_reserved');
+  assert.is(message(r), 'request: port: port 8080 is reserved for the virtual-host frontend (WEIR_VHOST_PORT) on agents n1, n2');
+  assert.is((await fx.api('GET', nsPath(A, '/gateways/web'))).status, 404, 'nothing was written');
+  assert.equal(ctx.published, []);
+  for (const port of [9000, 9001]) assert.is((await fx.api('PUT', nsPath(A, `/gateways/p${port}`), { body: gatewayYaml(port).replace('name: web', `name: p${port}`) })).status, 201, String(port));
+});
+
 seams.run();
 
 const noSource = suite<{ dir: { path: string; remove: () => Promise<void> }; fx: ControlFixture }>('control API without agent status');

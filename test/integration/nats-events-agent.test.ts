@@ -144,6 +144,8 @@ t('status heartbeats reach the NatsAgentStatusSource (dotted agent id, applied v
   assert.is(seen.quiet, false);
   assert.is(seen.ready, true);
   assert.is(seen.intervalMs, HEARTBEAT_MS);
+  // The control API refuses gateways on these ports (its port_reserved check reads them from here).
+  assert.equal(seen.reservedPorts?.map((r) => r.port).sort(), [Number(env.WEIR_VHOST_PORT), Number(env.WEIR_MONITOR_PORT)].sort());
   const first = seen.lastSeenAt;
   await waitFor(() => source.agents(ns)[0]?.lastSeenAt !== first, { what: 'a later heartbeat', timeoutMs: 2000 });
   assert.equal(source.agents({ org: 'other', env: 'default' }), []);
