@@ -17,7 +17,7 @@ const USAGE = `weir — gateway data plane for HAProxy
 
 Usage:
   weir agent [flags]            run the agent (flags or WEIR_* environment variables, below)
-  weir validate <file>...       validate gateway definitions (YAML or JSON); exit 1 on errors
+  weir validate <file>...       validate gateway definitions (YAML or JSON) as an agent with these settings would; exit 1 on errors
   weir render <dir|file>...     print the HAProxy configuration those gateways render to
   weir control                  run the control API (WEIR_STORE, WEIR_CONTROL_ADDR, WEIR_NATS_URL, …)
   weir up                       all-in-one: control API + agent (+ nats-server when installed) on the file store under ./var
@@ -37,8 +37,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'agent':
       return runAgentCommand(parseFlags(rest).flags, process.env, hostname());
-    case 'validate':
-      return runValidate(rest);
+    case 'validate': {
+      const { flags, positionals } = parseFlags(rest);
+      return runValidate(positionals, flags);
+    }
     case 'render': {
       const { flags, positionals } = parseFlags(rest);
       return runRender(positionals, flags);

@@ -8,6 +8,7 @@ import type { Gateway } from '../model/gateway.js';
 import { buildHaproxyModel } from '../agent/plan/haproxy-model.js';
 import { ConfigRenderer, DEFAULT_TEMPLATE_DIR } from '../agent/render/renderer.js';
 import { resolveSettings } from '../agent/settings.js';
+import { reservedPorts } from '../agent/agent.js';
 
 const GATEWAY_EXT = new Set(['.yaml', '.yml', '.json']);
 
@@ -30,7 +31,8 @@ interface Loaded {
   errors: string[];
 }
 
-async function loadGateways(paths: string[]): Promise<Loaded> {
+/** `reserved`: the ports the agent's own listeners hold under these settings (see agent.ts). */
+async function loadGateways(paths: string[], reserved: ReadonlyMap<number, string>): Promise<Loaded> {
   const ok: Loaded['ok'] = [];
   const errors: string[] = [];
   for (const file of await collectFiles(paths)) {
@@ -47,17 +49,18 @@ async function loadGateways(paths: string[]): Promise<Loaded> {
     if (result.ok) ok.push({ source, gateway: result.gateway });
     else errors.push(...result.errors.map(formatModelError));
   }
-  const ns = checkNamespace(ok, {});
+  const ns = checkNamespace(ok, { reservedPorts: reserved });
   for (const r of ns.rejected) errors.push(...r.errors.map(formatModelError));
   return { ok: ns.accepted, errors };
 }
 
-export async function runValidate(paths: string[]): Promise<number> {
+export async function runValidate(paths: string[], flags: Record<string, string | undefined> = {}): Promise<number> {
   if (paths.length === 0) {
-    process.stderr.write('usage: weir validate <file|dir>...\n');
+    process.stderr.write('usage: weir validate <file|dir>... [agent flags such as --vhost-port]\n');
     return 2;
   }
-  const { ok, errors } = await loadGateways(paths);
+  // Judged as an agent with these settings (flags, WEIR_* or defaults) would: its ports are taken.
+  const { ok, errors } = await loadGateways(paths, reservedPorts(resolveSettings(flags)));
   for (const e of errors) process.stderr.write(`${e}\n`);
   for (const g of ok) process.stdout.write(`ok  ${g.source}: gateway ${g.gateway.name} on port ${g.gateway.port}/${g.gateway.mode}, ${g.gateway.routes.length} route(s)\n`);
   return errors.length > 0 ? 1 : 0;
@@ -69,7 +72,7 @@ export async function runRender(paths: string[], flags: Record<string, string | 
     return 2;
   }
   const settings = resolveSettings(flags);
-  const { ok, errors } = await loadGateways(paths);
+  const { ok, errors } = await loadGateways(paths, reservedPorts(settings));
   for (const e of errors) process.stderr.write(`${e}\n`);
   const mapsDir = join(settings.stateDir, 'maps');
   const model = buildHaproxyModel(

@@ -44,6 +44,14 @@ t('weir validate: exit 0 for good files, 1 with file: field: reason for bad ones
   const failed = await run(process.execPath, [CLI, 'validate', good, bad]).then(() => null, (e: { code: number; stderr: string }) => e);
   assert.is(failed?.code, 1);
   assert.match(failed?.stderr ?? '', /bad\.json: port: /);
+  // Judged as an agent with the same settings would: its own listeners' ports are taken.
+  const monitor = join(dir.path, 'monitor.yaml');
+  await writeFile(monitor, gatewayYaml('monitor', 1988, { a: { weight: 100, targets: [1] } }));
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'WEIR_MONITOR_PORT'));
+  const taken = await run(process.execPath, [CLI, 'validate', monitor], { env }).then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.is(taken?.code, 1);
+  assert.match(taken?.stderr ?? '', /monitor\.yaml: port: port 1988 is reserved for HAProxy's monitor frontend \(WEIR_MONITOR_PORT\)/);
+  assert.match((await run(process.execPath, [CLI, 'validate', monitor, '--monitor-port', '0'], { env })).stdout, /ok  .*monitor\.yaml/);
 });
 
 t('weir render prints a config HAProxy accepts', async () => {
