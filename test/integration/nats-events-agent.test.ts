@@ -127,11 +127,10 @@ t('a gateways.changed event applies a weight change at once (no watch, 60 s poll
   const want = await storeVersion();
   await sleep(1200);
   assert.is.not(applied(), want, 'without an event nothing should notice the file change');
-  const started = Date.now();
   announce(want);
-  await waitFor(() => applied() === want && !agent.getStatus().pendingReload, { what: 'event-driven apply', timeoutMs: 1000, intervalMs: 5 });
-  const took = Date.now() - started;
-  assert.ok(took < 1000, `applied in ${took} ms`);
+  // The poll is 60 s and there is no watch: only the event can apply it within 10 s (the bound
+  // is loose on purpose; how fast is measured in bench/convergence.ts).
+  await waitFor(() => applied() === want && !agent.getStatus().pendingReload, { what: 'event-driven apply', timeoutMs: 10_000, intervalMs: 5 });
   assert.equal((await tally(`http://127.0.0.1:${port}/`, 10)).counts, { b: 10 });
 });
 
@@ -167,10 +166,8 @@ t('NATS restarted: the link resumes without restarting the agent and catches a m
   await waitFor(() => nc.flush().then(() => true), { what: 'test client back', timeoutMs: 10_000 });
   await writeGateway(100, 0);
   const next = await storeVersion();
-  const started = Date.now();
   announce(next);
-  await waitFor(() => applied() === next, { what: 'event-driven apply after restart', timeoutMs: 1000, intervalMs: 5 });
-  assert.ok(Date.now() - started < 1000);
+  await waitFor(() => applied() === next, { what: 'event-driven apply after restart', timeoutMs: 10_000, intervalMs: 5 });
   await waitFor(() => source.agents(ns).find((x) => x.applied.some((g) => g.version === next)), { what: 'heartbeats after restart (source resubscribed)', timeoutMs: 3000 });
 });
 
