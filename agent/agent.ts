@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from './log.js';
 import { AgentMetrics } from './metrics.js';
-import type { AgentSettings } from './settings.js';
+import { reservedPorts, type AgentSettings } from './settings.js';
 import { GatewayBook, type GatewayProblem, type ResolvedGateway } from './sync/gateway-book.js';
 import { buildHaproxyModel, type HaproxyModel, type ModelSettings } from './plan/haproxy-model.js';
 import { plan } from './plan/planner.js';
@@ -22,15 +22,6 @@ import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, ty
 import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
-
-/** Ports of the agent's own listeners: a gateway there would share them (see GatewayBook). */
-export function reservedPorts(s: Pick<AgentSettings, 'vhostPort' | 'monitorPort' | 'httpAddr'>): Map<number, string> {
-  const out = new Map<number, string>();
-  if (s.vhostPort > 0) out.set(s.vhostPort, 'the virtual-host frontend (WEIR_VHOST_PORT)');
-  if (s.monitorPort > 0) out.set(s.monitorPort, "HAProxy's monitor frontend (WEIR_MONITOR_PORT)");
-  if (s.httpAddr.port > 0 && !out.has(s.httpAddr.port)) out.set(s.httpAddr.port, "the agent's HTTP server (WEIR_HTTP_ADDR)");
-  return out;
-}
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -68,6 +59,7 @@ export class Agent {
   readonly metrics: AgentMetrics;
   private readonly paths: Paths;
   private readonly book: GatewayBook;
+  private readonly reservedPortList: AgentStatus['reservedPorts'];
   private readonly applier: Applier;
   private readonly runtime: RuntimeClient;
   private readonly master: MasterClient;
@@ -110,7 +102,9 @@ export class Agent {
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
-    this.book = new GatewayBook(reservedPorts(settings));
+    const reserved = reservedPorts(settings);
+    this.book = new GatewayBook(reserved);
+    this.reservedPortList = [...reserved].map(([port, holder]) => ({ port, holder }));
     const s = settings.stateDir;
     this.paths = {
       configFile: join(s, 'haproxy.cfg'),
@@ -308,7 +302,7 @@ export class Agent {
   /** True when the hinted version (or absence) is what HAProxy serves and nothing is wrong with it. */
   private alreadyServes(hint: ChangeHint): boolean {
     if (hint.version === undefined || this.problems.some((p) => p.name === hint.name)) return false;
-    const served = this.book.appliedEntries().find((e) => e.name === hint.name);
+    const served = this.book.appliedEntry(hint.name);
     return hint.version === null ? served === undefined : served?.version === hint.version;
   }
 
@@ -367,7 +361,7 @@ export class Agent {
       applied: this.book.appliedEntries().map((e) => ({ name: e.name, version: e.version, source: e.source })),
       problems,
       pendingReload: this.reloadTimer !== null,
-      reservedPorts: [...reservedPorts(this.settings)].map(([port, holder]) => ({ port, holder })),
+      reservedPorts: this.reservedPortList,
     };
   }
 

@@ -38,6 +38,15 @@ export interface AgentSettings {
   telemetry: TelemetrySettings;
 }
 
+/** Ports of the agent's own listeners: a gateway there would share them (see GatewayBook). */
+export function reservedPorts(s: Pick<AgentSettings, 'vhostPort' | 'monitorPort' | 'httpAddr'>): Map<number, string> {
+  const out = new Map<number, string>();
+  if (s.vhostPort > 0) out.set(s.vhostPort, 'the virtual-host frontend (WEIR_VHOST_PORT)');
+  if (s.monitorPort > 0) out.set(s.monitorPort, "HAProxy's monitor frontend (WEIR_MONITOR_PORT)");
+  if (s.httpAddr.port > 0 && !out.has(s.httpAddr.port)) out.set(s.httpAddr.port, "the agent's HTTP server (WEIR_HTTP_ADDR)");
+  return out;
+}
+
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
 }

@@ -7,8 +7,7 @@ import { formatModelError } from '../model/errors.js';
 import type { Gateway } from '../model/gateway.js';
 import { buildHaproxyModel } from '../agent/plan/haproxy-model.js';
 import { ConfigRenderer, DEFAULT_TEMPLATE_DIR } from '../agent/render/renderer.js';
-import { resolveSettings } from '../agent/settings.js';
-import { reservedPorts } from '../agent/agent.js';
+import { reservedPorts, resolveSettings } from '../agent/settings.js';
 
 const GATEWAY_EXT = new Set(['.yaml', '.yml', '.json']);
 

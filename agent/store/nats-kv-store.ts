@@ -26,7 +26,7 @@ import { forEachLimited } from '../bounded-concurrency.js';
 import { redactNatsUrl } from '../nats-connection.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { StoreUnavailableError, type ChangeHint, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
+import { keySnapshot, StoreUnavailableError, type ChangeHint, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
 import {
   assertStoreKey,
   isDnsLabel,
@@ -216,10 +216,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
     assertStoreKey(ns, name);
     const doing = `reading ${this.source(ns, name)}`;
     const kv = await this.bucket(await this.ready(doing), ns, doing);
-    const got = kv ? await this.readKey(kv, ns, name) : null;
-    if (got === null) return { entries: [], problems: [] };
-    if ('problem' in got) return { entries: [], problems: [{ source: this.source(ns, name), message: got.problem, name }] };
-    return { entries: [got], problems: [] };
+    return keySnapshot(this.source(ns, name), name, kv ? await this.readKey(kv, ns, name) : null);
   }
 
   private async readKey(kv: KV, ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {

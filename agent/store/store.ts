@@ -33,6 +33,13 @@ export interface StoreSnapshot {
   problems: StoreEntryProblem[];
 }
 
+/** A one-key read as a snapshot: nothing when absent, the entry, or a problem naming the key. */
+export function keySnapshot(source: string, name: string, got: StoreEntry | { problem: string } | null): StoreSnapshot {
+  if (got === null) return { entries: [], problems: [] };
+  if ('problem' in got) return { entries: [], problems: [{ source, message: got.problem, name }] };
+  return { entries: [got], problems: [] };
+}
+
 /** The store could not be read at all; the agent keeps serving what it has. */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';

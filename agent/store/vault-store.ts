@@ -14,7 +14,7 @@ import nodeVault from 'node-vault';
 import { forEachLimited } from '../bounded-concurrency.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
+import { keySnapshot, StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
 import {
   assertStoreKey,
   isDnsLabel,
@@ -221,10 +221,7 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
 
   async read(ns: Namespace, name: string): Promise<StoreSnapshot> {
     assertStoreKey(ns, name);
-    const got = await this.readKey(ns, name);
-    if (got === null) return { entries: [], problems: [] };
-    if ('problem' in got) return { entries: [], problems: [{ source: this.source(ns, name), message: got.problem, name }] };
-    return { entries: [got], problems: [] };
+    return keySnapshot(this.source(ns, name), name, await this.readKey(ns, name));
   }
 
   /** One key: null when absent or soft-deleted, a problem for a bad value or a 403 on that key, throws when Vault is unreachable. */

@@ -43,6 +43,11 @@ export class GatewayBook {
     return [...this.applied.values()].map((r) => r.entry);
   }
 
+  /** The applied entry of one gateway, if HAProxy serves it. */
+  appliedEntry(name: string): StoreEntry | undefined {
+    return this.applied.get(name)?.entry;
+  }
+
   appliedGateways(): ResolvedGateway[] {
     return [...this.applied.values()];
   }
