@@ -6,6 +6,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY model ./model
+COPY store ./store
+COPY events ./events
+COPY runtime ./runtime
 COPY agent ./agent
 COPY control ./control
 COPY cli ./cli

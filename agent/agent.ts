@@ -6,7 +6,7 @@
 import { mkdir, access, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from './log.js';
+import type { Logger } from '../runtime/log.js';
 import { AgentMetrics } from './metrics.js';
 import { reservedPorts, type AgentSettings } from './settings.js';
 import { GatewayBook, type GatewayProblem, type ResolvedGateway } from './sync/gateway-book.js';
@@ -18,7 +18,7 @@ import { HaproxyProcess } from './haproxy/process.js';
 import { RuntimeClient } from './haproxy/runtime-client.js';
 import { MasterClient } from './haproxy/master-client.js';
 import { readLastGood, writeLastGood, type LastGood } from './state/last-good.js';
-import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, type StoreEntry, type StoreSnapshot } from './store/store.js';
+import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, type StoreEntry, type StoreSnapshot } from '../store/store.js';
 import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';

@@ -2,7 +2,7 @@
 // (HAProxy runs a config), /status (JSON: what is applied, what was refused and why).
 import { createServer, type Server } from 'node:http';
 import type { Agent } from './agent.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../runtime/log.js';
 
 export async function startHttpServer(agent: Agent, addr: { host: string; port: number }, logger: Logger): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer((req, res) => {

@@ -9,11 +9,11 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { Counter, type Registry } from 'prom-client';
 import type { AgentStatus } from './agent.js';
-import type { Logger } from './log.js';
-import { isDnsLabel } from './store/store-writer.js';
-import { natsAuthFromEnv, natsErrText, NatsConnector, parseNatsServers } from './nats-connection.js';
-import type { ChangeHint, Namespace } from './store/store.js';
-import { subjects, type AgentStatusEvent, type GatewayChangedEvent } from '../control/events.js';
+import type { Logger } from '../runtime/log.js';
+import { isDnsLabel } from '../store/store-writer.js';
+import { natsAuthFromEnv, natsErrText, NatsConnector, parseNatsServers } from '../events/nats-connection.js';
+import type { ChangeHint, Namespace } from '../store/store.js';
+import { subjects, type AgentStatusEvent, type GatewayChangedEvent } from '../events/contract.js';
 
 /** What the link needs from an agent; `Agent` satisfies it. */
 export interface LinkedAgent {

@@ -2,8 +2,9 @@
 // work on one machine. Every value is checked here so a typo fails at start with its name.
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { Namespace } from './store/store.js';
-import { parseNatsServers } from './nats-connection.js';
+import type { Namespace } from '../store/store.js';
+import { parseNatsServers } from '../events/nats-connection.js';
+import { int, parseHostPort, parseNamespace, SettingsError } from '../runtime/settings-parse.js';
 import { TELEMETRY_SETTINGS, resolveTelemetrySettings, type TelemetrySettingKey, type TelemetrySettings } from './telemetry/telemetry-settings.js';
 
 export interface AgentSettings {
@@ -47,10 +48,6 @@ export function reservedPorts(s: Pick<AgentSettings, 'vhostPort' | 'monitorPort'
   return out;
 }
 
-export class SettingsError extends Error {
-  override readonly name = 'SettingsError';
-}
-
 export interface SettingSpec {
   key: keyof AgentSettings | TelemetrySettingKey;
   flag: string;
@@ -87,30 +84,6 @@ export const SETTINGS: SettingSpec[] = [
   // [telemetry]
   ...TELEMETRY_SETTINGS,
 ];
-
-function int(name: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw.trim())) throw new SettingsError(`${name}: "${raw}" is not a whole number`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new SettingsError(`${name}: ${n} is outside ${min}..${max}`);
-  return n;
-}
-
-export function parseHostPort(name: string, raw: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(raw.trim());
-  if (!m) throw new SettingsError(`${name}: "${raw}" is not host:port`);
-  const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '0.0.0.0' : host, port: int(name, m[3] ?? '', 0, 65535) };
-}
-
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export function parseNamespace(name: string, raw: string): Namespace {
-  const [org, env, ...rest] = raw.split('/');
-  if (!org || !env || rest.length > 0 || !DNS_LABEL.test(org) || !DNS_LABEL.test(env)) {
-    throw new SettingsError(`${name}: "${raw}" must be <org>/<env>, each a lower-case DNS label`);
-  }
-  return { org, env };
-}
 
 /** Resolves settings from flags (already parsed into a map by flag name), the environment and defaults. */
 export function resolveSettings(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env, hostname = 'agent'): AgentSettings {

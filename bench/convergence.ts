@@ -30,7 +30,7 @@ import { connect, type NatsConnection } from 'nats';
 import { randomBytes } from 'node:crypto';
 import type { RunningControl } from '../control/main.js';
 import { runControlWithNats } from '../control/nats-main.js';
-import { subjects, type AgentStatusEvent } from '../control/events.js';
+import { subjects, type AgentStatusEvent } from '../events/contract.js';
 import { startNatsServer, type NatsHarness } from '../test/harness/nats.js';
 import { VaultKv2Double } from '../test/doubles/vault-kv2.js';
 import { fmt, freePorts, HAPROXY_BIN, machine, progress, sleep, summary, table, tempDir, writeResult } from './lib.js';

@@ -1,9 +1,9 @@
 import { Agent } from '../agent/agent.js';
 import { startHttpServer } from '../agent/http-server.js';
-import { createLogger, type Logger } from '../agent/log.js';
+import { createLogger, type Logger } from '../runtime/log.js';
 import { linkFromSettings } from '../agent/nats-link.js';
 import { resolveSettings, type AgentSettings } from '../agent/settings.js';
-import { openStore } from '../agent/store/open-store.js';
+import { openStore } from '../store/open-store.js';
 
 export interface RunningAgent {
   agent: Agent;

@@ -2,8 +2,8 @@
 // command reads (WEIR_URL, WEIR_TOKEN, namespace), output formats and the two error kinds
 // that decide the exit code (1: the API or the network said no; 2: the command line is wrong).
 import { stringify as toYaml } from 'yaml';
-import { parseNamespace, SettingsError } from '../agent/settings.js';
-import type { Namespace } from '../agent/store/store.js';
+import { parseNamespace, SettingsError } from '../runtime/settings-parse.js';
+import type { Namespace } from '../store/store.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:9100';
 

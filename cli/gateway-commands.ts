@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import type { Namespace } from '../agent/store/store.js';
+import type { Namespace } from '../store/store.js';
 import { ApiClient, nsPath, parseOutput, printData, resolveNamespace, runCli, table, UsageError, type CliIo, type OutputFormat } from './api-client.js';
 
 export const GATEWAY_USAGE = `Usage:

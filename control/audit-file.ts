@@ -2,8 +2,8 @@
 // one for tests. A NATS-backed sink implements the same AuditSink seam.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { namespaceKey, type Namespace } from '../agent/store/store.js';
-import type { AuditRecord } from './events.js';
+import { namespaceKey, type Namespace } from '../store/store.js';
+import type { AuditRecord } from '../events/contract.js';
 import type { AuditSink } from './seams.js';
 
 export interface AuditLine extends AuditRecord {

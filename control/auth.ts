@@ -1,6 +1,6 @@
 // Who may do what: admin everything; deployer reads and writes gateways in granted namespaces;
 // viewer reads in granted namespaces. Grants: `org/env`, `org/*`, `*`.
-import type { Namespace } from '../agent/store/store.js';
+import type { Namespace } from '../store/store.js';
 import { ApiError } from './errors.js';
 import type { Role, TokenRecord, TokenVerifier } from './tokens.js';
 

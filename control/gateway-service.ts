@@ -2,14 +2,14 @@
 // namespace's cross-gateway rules, optimistic concurrency on store versions, audit and events.
 // Everything the client did wrong is an ApiError; store failures map to 503/409/502.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../agent/log.js';
-import { namespaceKey, StoreUnavailableError, type GatewayStore, type Namespace, type StoreEntry, type StoreEntryProblem } from '../agent/store/store.js';
-import { InvalidStoreKeyError, isDnsLabel, VersionConflictError, type GatewayStoreWriter, type StoreFormat } from '../agent/store/store-writer.js';
-import { VaultRequestError } from '../agent/store/vault-store.js';
+import type { Logger } from '../runtime/log.js';
+import { namespaceKey, StoreUnavailableError, type GatewayStore, type Namespace, type StoreEntry, type StoreEntryProblem } from '../store/store.js';
+import { InvalidStoreKeyError, isDnsLabel, VersionConflictError, type GatewayStoreWriter, type StoreFormat } from '../store/store-writer.js';
+import { VaultRequestError } from '../store/vault-store.js';
 import { checkNamespace, formatModelError, MAX_DOCUMENT_BYTES, parseGateway, type Gateway, type ModelError, type ParseResult } from '../model/index.js';
 import { actor, type Principal } from './auth.js';
 import { ApiError, badRequest, conflict, notFound } from './errors.js';
-import type { AuditRecord, GatewayChangedEvent } from './events.js';
+import type { AuditRecord, GatewayChangedEvent } from '../events/contract.js';
 import { editRoutes, toOrderedJson, type RouteEdit } from './gateway-text.js';
 import type { ControlMetrics } from './metrics.js';
 import { jsonSyntaxError } from './request-body.js';

@@ -2,7 +2,7 @@
 // package's Document API so comments, key order and scalar styles survive; JSON is edited the
 // same way and written back with its original indentation and key order.
 import { isMap, isScalar, parseDocument, type Document, YAMLMap } from 'yaml';
-import type { StoreFormat } from '../agent/store/store-writer.js';
+import type { StoreFormat } from '../store/store-writer.js';
 
 /** `undefined`: leave as is; `null`: remove the field. */
 export interface RouteEdit {

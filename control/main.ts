@@ -3,12 +3,12 @@
 // publisher, agent status and audit sink through `extras`.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createLogger, type Logger } from '../agent/log.js';
-import { openStore } from '../agent/store/open-store.js';
+import { createLogger, type Logger } from '../runtime/log.js';
+import { openStore } from '../store/open-store.js';
 import { FileAuditSink } from './audit-file.js';
 import type { Store } from './gateway-service.js';
 import { ControlMetrics } from './metrics.js';
-import { SettingsError } from '../agent/settings.js';
+import { SettingsError } from '../runtime/settings-parse.js';
 import { EsConfigError } from '../agent/telemetry/es-shipper.js';
 import { elasticsearchSettingsFromEnv, TelemetrySettingsError } from '../agent/telemetry/telemetry-settings.js';
 import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from './seams.js';

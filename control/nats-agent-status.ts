@@ -4,13 +4,13 @@
 // Memory is bounded: agents silent for `forgetAfterMs` are dropped, and at most `maxAgents`
 // are kept (the least recently heard go first).
 import type { Subscription } from 'nats';
-import type { Logger } from '../agent/log.js';
-import { silentLogger } from '../agent/log.js';
-import type { NatsConnector } from '../agent/nats-connection.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
+import type { NatsConnector } from '../events/nats-connection.js';
 
 export { agentSubjectToken };
-import { namespaceKey, type Namespace } from '../agent/store/store.js';
-import { agentSubjectToken, subjects, type AgentStatusEvent } from './events.js';
+import { namespaceKey, type Namespace } from '../store/store.js';
+import { agentSubjectToken, subjects, type AgentStatusEvent } from '../events/contract.js';
 import type { AgentStatusSource, AgentStatusView } from './seams.js';
 
 /** lastSeenAt is the control API's clock (when it heard the agent), not the agent's. */

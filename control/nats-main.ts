@@ -8,12 +8,12 @@
 //                              on a volume that survives restarts, one directory per replica
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Namespace } from '../agent/store/store.js';
-import { createLogger, type Logger } from '../agent/log.js';
-import { natsAuthFromEnv, NatsConnector, parseNatsServers } from '../agent/nats-connection.js';
-import { SettingsError } from '../agent/settings.js';
+import type { Namespace } from '../store/store.js';
+import { createLogger, type Logger } from '../runtime/log.js';
+import { natsAuthFromEnv, NatsConnector, parseNatsServers } from '../events/nats-connection.js';
+import { SettingsError } from '../runtime/settings-parse.js';
 import { FileAuditSink } from './audit-file.js';
-import type { AuditRecord } from './events.js';
+import type { AuditRecord } from '../events/contract.js';
 import { runControl, type RunningControl } from './main.js';
 import { ControlMetrics } from './metrics.js';
 import { NatsAgentStatusSource } from './nats-agent-status.js';

@@ -14,11 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { JetStreamManager, NatsConnection } from 'nats';
 import { RetentionPolicy, StorageType } from 'nats';
-import type { Logger } from '../agent/log.js';
-import { silentLogger } from '../agent/log.js';
-import { natsErrText, type NatsConnector } from '../agent/nats-connection.js';
-import type { Namespace } from '../agent/store/store.js';
-import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from './events.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
+import { natsErrText, type NatsConnector } from '../events/nats-connection.js';
+import type { Namespace } from '../store/store.js';
+import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from '../events/contract.js';
 import { Outbox, type OutboxEntry, type OutboxMessage } from './nats-outbox.js';
 import type { AuditSink, ChangePublisher, PublishErrorReporter } from './seams.js';
 

@@ -1,7 +1,7 @@
 // Interfaces other parts of Weir plug into the control API: event publishing, agent status
 // and audit. The control API depends only on these, never on NATS directly.
-import type { Namespace } from '../agent/store/store.js';
-import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from './events.js';
+import type { Namespace } from '../store/store.js';
+import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from '../events/contract.js';
 
 /**
  * Tells agents a gateway changed. Implementations must be quick (an outbox): the control API

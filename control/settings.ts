@@ -1,7 +1,7 @@
 // Control API settings from WEIR_* environment variables, checked at start so a typo fails
 // with the variable's name.
 import { resolve } from 'node:path';
-import { parseHostPort, SettingsError } from '../agent/settings.js';
+import { parseHostPort, SettingsError } from '../runtime/settings-parse.js';
 import { DEFAULT_BODY_LIMIT } from './request-body.js';
 
 export interface ControlSettings {

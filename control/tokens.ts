@@ -4,7 +4,7 @@
 // once because every request re-reads the token record by id.
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { writeFileAtomic } from '../agent/state/atomic-file.js';
+import { writeFileAtomic } from '../runtime/atomic-file.js';
 
 export type Role = 'admin' | 'deployer' | 'viewer';
 export const ROLES: readonly Role[] = ['admin', 'deployer', 'viewer'];

@@ -10,10 +10,10 @@
 // The window is by `@timestamp` (when HAProxy accepted the request), not by end time as in the window
 // documents: a query has no window to close, and a request in flight has no log line yet anyway.
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
-import type { Logger } from '../agent/log.js';
+import type { Logger } from '../runtime/log.js';
 import { createEsClient, loadEsConnection } from '../agent/telemetry/es-shipper.js';
 import type { ElasticsearchSettings } from '../agent/telemetry/telemetry-settings.js';
-import type { Namespace } from '../agent/store/store.js';
+import type { Namespace } from '../store/store.js';
 import { TrafficMetricsUnavailableError, type TrafficMetricsQuery, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 
 /** An API request waits at most this long for Elasticsearch; a slow cluster becomes a 503, not a hung client. */

@@ -3,7 +3,7 @@
 // Run: npx tsx scripts/gen-filebeat-template.ts
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../agent/package-root.js';
+import { packageRoot } from '../runtime/package-root.js';
 import { indexTemplate } from '../agent/telemetry/es-shipper.js';
 
 export const TEMPLATE_FILE = join(packageRoot(), 'filebeat', 'weir-logs-template.json');

@@ -4,9 +4,9 @@
 // - reload: stage → `haproxy -c` → atomic rename → dump server state → master `reload` →
 //   confirm in `show proc`; on failure the previous files are restored.
 import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
-import { forEachLimited } from '../bounded-concurrency.js';
+import { forEachLimited } from '../../runtime/bounded-concurrency.js';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
 import { checkConfig, type Diagnostic } from '../haproxy/config-check.js';
 import type { MasterClient } from '../haproxy/master-client.js';
 import type { RuntimeClient } from '../haproxy/runtime-client.js';
@@ -14,7 +14,7 @@ import { parseServerState, serializeServerState } from '../haproxy/state-file.js
 import type { HaproxyModel } from '../plan/haproxy-model.js';
 import type { RuntimeOp } from '../plan/planner.js';
 import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
-import { writeFileAtomic } from '../state/atomic-file.js';
+import { writeFileAtomic } from '../../runtime/atomic-file.js';
 
 export interface ApplierPaths {
   configFile: string;

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import { RuntimeSocketError } from './errors.js';
 
 /** A CLI socket address: a unix socket path, or `host:port` for a TCP stats socket. */

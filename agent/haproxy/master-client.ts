@@ -1,5 +1,5 @@
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import { CliConnection, sendOnce, type CliAddress } from './cli-connection.js';
 import { ReloadFailedError, RuntimeCommandError, RuntimeSocketError } from './errors.js';
 import { parseShowProc, type ProcInfo } from './proc-parse.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
 import { CliConnection, type CliAddress, type CliCommand } from './cli-connection.js';
 import { RuntimeCommandError } from './errors.js';
 import { replyError } from './runtime-replies.js';

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
-import { packageRoot } from '../package-root.js';
+import { packageRoot } from '../../runtime/package-root.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
 

@@ -4,8 +4,8 @@
 // store cannot be read, the agent boots HAProxy from it.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file.js';
-import type { StoreEntry } from '../store/store.js';
+import { writeFileAtomic } from '../../runtime/atomic-file.js';
+import type { StoreEntry } from '../../store/store.js';
 
 export const CACHE_FORMAT = 1;
 

@@ -5,7 +5,7 @@ import type { Gateway } from '../../model/gateway.js';
 import { parseGateway } from '../../model/parse.js';
 import { checkNamespace } from '../../model/namespace.js';
 import { formatModelError } from '../../model/errors.js';
-import type { StoreEntry, StoreSnapshot } from '../store/store.js';
+import type { StoreEntry, StoreSnapshot } from '../../store/store.js';
 
 export interface ResolvedGateway {
   entry: StoreEntry;

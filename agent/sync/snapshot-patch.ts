@@ -1,6 +1,6 @@
 // A targeted store read folded into the last full snapshot: the agent applies a change it was
 // told about (NATS event, KV watch) by reading that one key instead of listing the namespace.
-import type { StoreSnapshot } from '../store/store.js';
+import type { StoreSnapshot } from '../../store/store.js';
 
 /**
  * `base` with every gateway in `names` replaced by what `reads` found for it; a name with no

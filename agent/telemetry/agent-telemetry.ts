@@ -11,11 +11,11 @@
  */
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
 import type { HaproxyModel } from '../plan/haproxy-model.js';
 import { sendOnce } from '../haproxy/cli-connection.js';
 import { parseShowStat } from '../haproxy/stat-parse.js';
-import type { Namespace } from '../store/store.js';
+import type { Namespace } from '../../store/store.js';
 import { BackendCollector } from './backend-collector.js';
 // es-shipper loads the Elasticsearch client (~0.5 s of CPU at start): imported only when shipping is on.
 import type { EsConnection, EsShipper, ShipItem, ShipperStats } from './es-shipper.js';

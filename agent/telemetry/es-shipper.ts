@@ -10,8 +10,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import type { EcsDocument } from './log-record.js';
 import type { Spool, SpoolSegment } from './spool.js';
 import type { ElasticsearchSettings } from './telemetry-settings.js';

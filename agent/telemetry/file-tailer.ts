@@ -15,8 +15,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 
 export interface TailAck {
   generation: number;

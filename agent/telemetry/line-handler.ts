@@ -1,5 +1,5 @@
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import type { EsShipper, ShipItem } from './es-shipper.js';
 import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace, type Namespace } from './log-record.js';
 import type { TelemetryMetrics } from './traffic-metrics.js';

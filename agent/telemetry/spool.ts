@@ -16,8 +16,8 @@
 import { open, readdir, readFile, rm, mkdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 
 export class SpoolError extends Error {
   override name = 'SpoolError';

@@ -7,8 +7,8 @@
  * are skipped whole and reported through `onOversized`; they never end the connection.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import type { Logger } from '../../runtime/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import { MAX_LINE_BYTES } from './log-record.js';
 
 export class SyslogTcpError extends Error {

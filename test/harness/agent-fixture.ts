@@ -2,9 +2,9 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, type AgentStatus } from '../../agent/agent.js';
-import { silentLogger, createLogger } from '../../agent/log.js';
+import { silentLogger, createLogger } from '../../runtime/log.js';
 import { resolveSettings, type AgentSettings } from '../../agent/settings.js';
-import { FileStore } from '../../agent/store/file-store.js';
+import { FileStore } from '../../store/file-store.js';
 import { MasterClient, type ProcInfo } from '../../agent/haproxy/master-client.js';
 import { haproxyBin } from './haproxy-bin.js';
 import { freePorts } from './ports.js';

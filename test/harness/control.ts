@@ -1,7 +1,7 @@
 // A control API on a free port over a given store, with one token per role/tenant and an
 // in-memory audit log. Requests go through fetch, so they cross real HTTP.
-import type { Namespace } from '../../agent/store/store.js';
-import { silentLogger } from '../../agent/log.js';
+import type { Namespace } from '../../store/store.js';
+import { silentLogger } from '../../runtime/log.js';
 import { MemoryAuditSink } from '../../control/audit-file.js';
 import type { Store } from '../../control/gateway-service.js';
 import type { AgentStatusSource, ChangePublisher, TrafficMetricsSource } from '../../control/seams.js';

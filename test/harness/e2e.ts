@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AgentStatus } from '../../agent/agent.js';
-import { createLogger, silentLogger } from '../../agent/log.js';
+import { createLogger, silentLogger } from '../../runtime/log.js';
 import { resolveSettings } from '../../agent/settings.js';
 import { launchAgent, type RunningAgent } from '../../cli/agent-command.js';
 import type { RunningControl } from '../../control/main.js';

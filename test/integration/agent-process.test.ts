@@ -5,7 +5,7 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { suite, assert } from '../harness/uvu.js';
-import { packageRoot } from '../../agent/package-root.js';
+import { packageRoot } from '../../runtime/package-root.js';
 import { haproxyBin } from '../harness/haproxy-bin.js';
 import { freePorts } from '../harness/ports.js';
 import { httpUpstream, type Upstream } from '../harness/upstream.js';

@@ -5,11 +5,11 @@
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { Agent } from '../../agent/agent.js';
-import { createLogger, silentLogger } from '../../agent/log.js';
+import { createLogger, silentLogger } from '../../runtime/log.js';
 import { AgentNatsLink } from '../../agent/nats-link.js';
 import { resolveSettings } from '../../agent/settings.js';
-import { VaultStore } from '../../agent/store/vault-store.js';
-import { subjects, type GatewayChangedEvent } from '../../control/events.js';
+import { VaultStore } from '../../store/vault-store.js';
+import { subjects, type GatewayChangedEvent } from '../../events/contract.js';
 import { VaultKv2Double } from '../doubles/vault-kv2.js';
 import { gatewayYaml } from '../harness/agent-fixture.js';
 import { haproxyBin } from '../harness/haproxy-bin.js';

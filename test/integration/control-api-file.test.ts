@@ -2,9 +2,9 @@
 // isolation, garbage and oversized requests, OpenAPI, metrics, events and agent status.
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { FileStore } from '../../agent/store/file-store.js';
-import type { Namespace } from '../../agent/store/store.js';
-import type { AgentStatusEvent, GatewayChangedEvent } from '../../control/events.js';
+import { FileStore } from '../../store/file-store.js';
+import type { Namespace } from '../../store/store.js';
+import type { AgentStatusEvent, GatewayChangedEvent } from '../../events/contract.js';
 import type { Store } from '../../control/gateway-service.js';
 import type { AgentStatusSource, AgentStatusView, ChangePublisher } from '../../control/seams.js';
 import { A, B, code, gatewayJson, gatewayYaml, message, nsPath, startControl, type ControlFixture } from '../harness/control.js';

@@ -1,6 +1,6 @@
 // Parallel clients on one control server over the file store. (The file store's CAS holds
 // within one store instance only, so the two-replica variant runs on NATS and Vault.)
-import { FileStore } from '../../agent/store/file-store.js';
+import { FileStore } from '../../store/file-store.js';
 import { startControl } from '../harness/control.js';
 import { defineConcurrencyTest, type ContractContext } from '../harness/control-contract.js';
 import { tempDir } from '../harness/tmp.js';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { silentLogger } from '../../agent/log.js';
+import { silentLogger } from '../../runtime/log.js';
 import { runControl } from '../../control/main.js';
 import { gatewayYaml } from '../harness/control.js';
 import { freePort } from '../harness/ports.js';

@@ -4,8 +4,8 @@
 // closest ranks, as ES's TDigest approximates), 5xx, health, per-route split, the window, tenants, and the
 // 400/403/404/503 answers.
 import { join } from 'node:path';
-import { silentLogger } from '../../agent/log.js';
-import { FileStore } from '../../agent/store/file-store.js';
+import { silentLogger } from '../../runtime/log.js';
+import { FileStore } from '../../store/file-store.js';
 import { createEsClient, EsShipper } from '../../agent/telemetry/es-shipper.js';
 import { documentId, indexName, toEcsDocument, type Namespace, type TrafficRecord } from '../../agent/telemetry/log-record.js';
 import { elasticsearchSettingsFromEnv } from '../../agent/telemetry/telemetry-settings.js';

@@ -1,6 +1,6 @@
 // The control API over a real NATS JetStream KV: the shared contract (CRUD, preconditions,
 // CAS edits, port conflicts) and two replicas under contention.
-import { NatsKvStore } from '../../agent/store/nats-kv-store.js';
+import { NatsKvStore } from '../../store/nats-kv-store.js';
 import { startControl, type ControlFixture } from '../harness/control.js';
 import { defineConcurrencyTest, defineControlContract, type ContractContext } from '../harness/control-contract.js';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';

@@ -1,6 +1,6 @@
 // The control API over Vault KV v2 (the contract double): the shared contract, two replicas
 // under contention (Vault's check-and-set), and an outage: 503 store_unavailable, then recovery.
-import { VaultStore } from '../../agent/store/vault-store.js';
+import { VaultStore } from '../../store/vault-store.js';
 import { A, code, gatewayYaml, message, nsPath, startControl, type ControlFixture } from '../harness/control.js';
 import { defineConcurrencyTest, defineControlContract, type ContractContext } from '../harness/control-contract.js';
 import { VaultKv2Double } from '../doubles/vault-kv2.js';

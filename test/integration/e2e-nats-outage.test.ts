@@ -5,7 +5,7 @@
 //   node-slow polls every 10 min: converges only by NATS (events, or the re-sync after reconnect).
 import { join } from 'node:path';
 import { connect } from 'nats';
-import { subjects } from '../../control/events.js';
+import { subjects } from '../../events/contract.js';
 import { VaultKv2Double } from '../doubles/vault-kv2.js';
 import { Cleanup, gatewayBody, gwPath, launchE2EAgent, natsMessages, scratch, startE2EControl, until, waitApplied, waitConverged, type E2EAgent, type GatewayStatusReply } from '../harness/e2e.js';
 import { tally } from '../harness/http.js';

@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from 'nats';
 import type { CliIo } from '../../cli/api-client.js';
 import { runGatewayCommand } from '../../cli/gateway-commands.js';
 import { runStatusCommand } from '../../cli/status-commands.js';
-import { streams, subjects, type AgentStatusEvent, type AuditRecord, type GatewayChangedEvent } from '../../control/events.js';
+import { streams, subjects, type AgentStatusEvent, type AuditRecord, type GatewayChangedEvent } from '../../events/contract.js';
 import type { RunningControl } from '../../control/main.js';
 import { runControlWithNats } from '../../control/nats-main.js';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';

@@ -4,8 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { NatsConnector } from '../../agent/nats-connection.js';
-import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from '../../control/events.js';
+import { NatsConnector } from '../../events/nats-connection.js';
+import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from '../../events/contract.js';
 import { NatsAuditSink, NatsChangePublisher, NatsEventPublisher } from '../../control/nats-publisher.js';
 import { Outbox } from '../../control/nats-outbox.js';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';

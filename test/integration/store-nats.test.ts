@@ -1,6 +1,6 @@
-import { bucketName, namespaceOfBucket, NatsKvStore } from '../../agent/store/nats-kv-store.js';
-import { StoreUnavailableError, type ChangeHint } from '../../agent/store/store.js';
-import { VersionConflictError } from '../../agent/store/store-writer.js';
+import { bucketName, namespaceOfBucket, NatsKvStore } from '../../store/nats-kv-store.js';
+import { StoreUnavailableError, type ChangeHint } from '../../store/store.js';
+import { VersionConflictError } from '../../store/store-writer.js';
 import { connect } from 'nats';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';
 import { assert, suite } from '../harness/uvu.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { StoreUnavailableError } from '../../agent/store/store.js';
-import { VersionConflictError } from '../../agent/store/store-writer.js';
-import { VaultRequestError, VaultStore } from '../../agent/store/vault-store.js';
+import { StoreUnavailableError } from '../../store/store.js';
+import { VersionConflictError } from '../../store/store-writer.js';
+import { VaultRequestError, VaultStore } from '../../store/vault-store.js';
 import { loadVaultPolicy, VaultKv2Double } from '../doubles/vault-kv2.js';
 import { assert, suite } from '../harness/uvu.js';
 import { writeFile } from 'node:fs/promises';

@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../agent/package-root.js';
+import { packageRoot } from '../../runtime/package-root.js';
 import { suite, assert } from '../harness/uvu.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
 import { freePort, freePorts } from '../harness/ports.js';
@@ -13,7 +13,7 @@ import { get } from '../harness/http.js';
 import { sleep, waitFor } from '../harness/tmp.js';
 import { startElasticsearchDouble, type ElasticsearchDouble, type Doc } from '../doubles/elasticsearch.js';
 import { startHttpServer } from '../../agent/http-server.js';
-import { silentLogger } from '../../agent/log.js';
+import { silentLogger } from '../../runtime/log.js';
 
 interface StatusUpstream {
   name: string;

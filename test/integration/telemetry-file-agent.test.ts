@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, copyFile, mkdir, readFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
-import { packageRoot } from '../../agent/package-root.js';
+import { packageRoot } from '../../runtime/package-root.js';
 import { haproxyBin } from '../harness/haproxy-bin.js';
 import { freePorts } from '../harness/ports.js';
 import { httpUpstream, type Upstream } from '../harness/upstream.js';

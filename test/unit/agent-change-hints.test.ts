@@ -1,5 +1,5 @@
 import { changeHint } from '../../agent/nats-link.js';
-import type { StoreEntry, StoreSnapshot } from '../../agent/store/store.js';
+import type { StoreEntry, StoreSnapshot } from '../../store/store.js';
 import { patchSnapshot } from '../../agent/sync/snapshot-patch.js';
 import { assert, suite } from '../harness/uvu.js';
 

@@ -4,7 +4,7 @@ import { suite, assert } from '../harness/uvu.js';
 import { readLastGood, writeLastGood } from '../../agent/state/last-good.js';
 import { resolveSettings } from '../../agent/settings.js';
 import { GatewayBook } from '../../agent/sync/gateway-book.js';
-import type { StoreEntry } from '../../agent/store/store.js';
+import type { StoreEntry } from '../../store/store.js';
 import { tempDir } from '../harness/tmp.js';
 
 const cache = suite('last-good cache');

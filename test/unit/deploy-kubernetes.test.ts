@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { packageRoot } from '../../agent/package-root.js';
+import { packageRoot } from '../../runtime/package-root.js';
 import { SETTINGS } from '../../agent/settings.js';
 import { CONTROL_SETTINGS } from '../../control/settings.js';
 import { assert, suite } from '../harness/uvu.js';

@@ -2,7 +2,7 @@
 // outbox file format, fed directly without a server.
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentStatusEvent } from '../../control/events.js';
+import type { AgentStatusEvent } from '../../events/contract.js';
 import { agentSubjectToken, NatsAgentStatusSource } from '../../control/nats-agent-status.js';
 import { Outbox } from '../../control/nats-outbox.js';
 import { resolveSettings } from '../../agent/settings.js';

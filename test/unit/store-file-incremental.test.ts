@@ -3,7 +3,7 @@
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
-import { FileStore } from '../../agent/store/file-store.js';
+import { FileStore } from '../../store/file-store.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 
 const t = suite('file store: incremental listing under a watch');

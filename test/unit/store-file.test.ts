@@ -1,8 +1,8 @@
 import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileStore, MAX_GATEWAY_FILE_BYTES } from '../../agent/store/file-store.js';
-import { StoreUnavailableError } from '../../agent/store/store.js';
-import { VersionConflictError } from '../../agent/store/store-writer.js';
+import { FileStore, MAX_GATEWAY_FILE_BYTES } from '../../store/file-store.js';
+import { StoreUnavailableError } from '../../store/store.js';
+import { VersionConflictError } from '../../store/store-writer.js';
 import { assert, suite } from '../harness/uvu.js';
 import { sleep, tempDir, waitFor } from '../harness/tmp.js';
 

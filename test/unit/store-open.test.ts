@@ -1,7 +1,7 @@
-import { FileStore } from '../../agent/store/file-store.js';
-import { openStore, parseStoreSpec, StoreSpecError } from '../../agent/store/open-store.js';
-import { VaultConfigError, VaultStore } from '../../agent/store/vault-store.js';
-import { silentLogger } from '../../agent/log.js';
+import { FileStore } from '../../store/file-store.js';
+import { openStore, parseStoreSpec, StoreSpecError } from '../../store/open-store.js';
+import { VaultConfigError, VaultStore } from '../../store/vault-store.js';
+import { silentLogger } from '../../runtime/log.js';
 import { assert, test } from '../harness/uvu.js';
 
 test('parses every accepted WEIR_STORE form', () => {

@@ -2,7 +2,7 @@ import { appendFile, copyFile, readFile, rename, truncate, writeFile, open } fro
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
-import { createLogger } from '../../agent/log.js';
+import { createLogger } from '../../runtime/log.js';
 import { FileTailer, type TailLine } from '../../agent/telemetry/file-tailer.js';
 
 interface Ctx {

@@ -7,9 +7,9 @@ import type { Stats } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
-import { forEachLimited } from '../bounded-concurrency.js';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import { forEachLimited } from '../runtime/bounded-concurrency.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
 import {
   StoreUnavailableError,
   type GatewayStore,

@@ -1,6 +1,6 @@
 // The NATS contract between the control API and the agents. Subjects carry the namespace,
 // so a subscription to one environment never sees another's traffic.
-import type { Namespace } from '../agent/store/store.js';
+import type { Namespace } from '../store/store.js';
 
 /** Published by the control API after every successful gateway write. */
 export interface GatewayChangedEvent {

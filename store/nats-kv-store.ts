@@ -22,10 +22,10 @@ import {
   type NatsConnection,
   type QueuedIterator,
 } from 'nats';
-import { forEachLimited } from '../bounded-concurrency.js';
-import { redactNatsUrl } from '../nats-connection.js';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import { forEachLimited } from '../runtime/bounded-concurrency.js';
+import { redactNatsUrl } from '../events/nats-connection.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
 import { keySnapshot, StoreUnavailableError, type ChangeHint, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
 import {
   assertStoreKey,

@@ -5,8 +5,8 @@
 // disconnect. Core subscriptions survive reconnects: the client re-sends SUB on its own.
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, Events, type NatsConnection } from 'nats';
-import type { Logger } from './log.js';
-import { silentLogger } from './log.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
 
 export interface NatsConnectorOptions {
   /** nats:// or tls:// URLs; credentials in a URL are accepted and never logged. */

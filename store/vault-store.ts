@@ -11,9 +11,9 @@
 // between that read and the DELETE is lost. Writes use KV `options.cas` and are race-free.
 import { readFileSync } from 'node:fs';
 import nodeVault from 'node-vault';
-import { forEachLimited } from '../bounded-concurrency.js';
-import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
+import { forEachLimited } from '../runtime/bounded-concurrency.js';
+import type { Logger } from '../runtime/log.js';
+import { silentLogger } from '../runtime/log.js';
 import { keySnapshot, StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
 import {
   assertStoreKey,

@@ -4,7 +4,7 @@
 //   nats://host:4222[,nats://host2:4222]  (tls:// too)              NATS JetStream KV (NATS_CREDS, NATS_TOKEN)
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import { FileStore } from './file-store.js';
 import { NatsKvStore } from './nats-kv-store.js';
 import type { GatewayStore } from './store.js';
