@@ -9,6 +9,7 @@ COPY model ./model
 COPY store ./store
 COPY events ./events
 COPY runtime ./runtime
+COPY metrics ./metrics
 COPY agent ./agent
 COPY control ./control
 COPY cli ./cli
