@@ -16,7 +16,8 @@ COPY cli ./cli
 COPY bench ./bench
 COPY scripts ./scripts
 COPY test ./test
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY console ./console
+RUN npm run build && npm prune --omit=dev
 
 # Runtime: Node 24 LTS and HAProxy 2.6 from Debian bookworm, running as the unprivileged haproxy user.
 FROM node:24-bookworm-slim

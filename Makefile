@@ -13,10 +13,10 @@ system-deps:
 	@bash scripts/ensure-system-deps.sh
 
 build: deps
-	npx tsc -p tsconfig.json
+	npm run build --silent
 
 up: build
-	@WEIR_NEED_TELEMETRY_TOOLS=0 bash scripts/ensure-system-deps.sh
+	@WEIR_NEED_TELEMETRY_TOOLS=0 WEIR_NEED_BROWSER=0 bash scripts/ensure-system-deps.sh
 	node dist/cli/main.js up
 
 $(NODE24):

@@ -18,6 +18,9 @@ export type ResponseKind =
   | 'health'
   | 'metrics'
   | 'openapi'
+  | 'whoami'
+  | 'auditPage'
+  | 'eventStream'
   | 'empty';
 
 export interface RouteSpec {
@@ -27,7 +30,7 @@ export interface RouteSpec {
   url: string;
   access: Access;
   summary: string;
-  tag: 'gateways' | 'agents' | 'tokens' | 'system';
+  tag: 'gateways' | 'agents' | 'tokens' | 'system' | 'console';
   body?: BodyKind;
   /** Which write preconditions the operation honours. */
   preconditions?: Array<'If-Match' | 'If-None-Match'>;
@@ -43,6 +46,10 @@ const NS = '/api/v1/namespaces/:org/:env';
 /** `?window=` of the metrics endpoints: 1 s to 24 h. */
 export const WINDOW_PARAM = { name: 'window', description: 'How far back from now: Ns, Nm or Nh, 1s to 24h. Default 60s.', pattern: '^[0-9]+[smh]$' };
 
+/** `?limit=` and `?before=` of the audit endpoint. */
+export const AUDIT_LIMIT_PARAM = { name: 'limit', description: 'Records per page, 1 to 200. Default 50.', pattern: '^[0-9]{1,3}$' };
+export const AUDIT_BEFORE_PARAM = { name: 'before', description: 'The `next` cursor of the previous page: records older than it.', pattern: '^[0-9]{1,15}$' };
+
 export const API_ROUTES: readonly RouteSpec[] = [
   { operationId: 'listGateways', method: 'GET', url: `${NS}/gateways`, access: 'read', tag: 'gateways', summary: 'List the gateways of a namespace: name, version, port and a summary of the routes.', responses: { 200: 'gatewayList' }, errors: [400] },
   { operationId: 'getGateway', method: 'GET', url: `${NS}/gateways/:name`, access: 'read', tag: 'gateways', summary: 'The stored definition: JSON by default, the original text with Accept: application/yaml. ETag: "<version>".', responses: { 200: 'gatewayDocument', 304: 'empty' }, errors: [400, 404] },
@@ -55,6 +62,9 @@ export const API_ROUTES: readonly RouteSpec[] = [
   { operationId: 'gatewayMetrics', method: 'GET', url: `${NS}/gateways/:name/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'Traffic over the last window from the request logs in Elasticsearch: requests, rate, response time percentiles, 5xx, health (1 − error ratio); split per route.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
   { operationId: 'routeMetrics', method: 'GET', url: `${NS}/gateways/:name/routes/:route/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'The same for one route of the gateway.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
   { operationId: 'listAgents', method: 'GET', url: `${NS}/agents`, access: 'read', tag: 'agents', summary: 'The agents of the environment with their health.', responses: { 200: 'agentList' }, errors: [400] },
+  { operationId: 'whoami', method: 'GET', url: '/api/v1/whoami', access: 'authenticated', tag: 'console', summary: 'The token presented: its name, role and grants, and the namespaces it may read, write and audit (wildcard grants expanded over the namespaces the store knows).', responses: { 200: 'whoami' }, errors: [] },
+  { operationId: 'listAudit', method: 'GET', url: `${NS}/audit`, access: 'audit', tag: 'console', query: [AUDIT_LIMIT_PARAM, AUDIT_BEFORE_PARAM], summary: 'Audited writes of the namespace, newest first, a page at a time (admins and the namespace\'s deployers).', responses: { 200: 'auditPage' }, errors: [400, 503] },
+  { operationId: 'streamEvents', method: 'GET', url: `${NS}/events`, access: 'read', tag: 'console', summary: 'Server-sent events (text/event-stream) for the namespace: gateway changes, agent status changes, release transitions. Each event says what changed; read the resource for its state. Send the bearer token in Authorization (read with fetch(); EventSource cannot send it). A comment line every 15 s keeps proxies from cutting the stream.', responses: { 200: 'eventStream' }, errors: [400, 503] },
   { operationId: 'createToken', method: 'POST', url: '/api/v1/tokens', access: 'admin', tag: 'tokens', body: 'newToken', summary: 'Issue a token; the secret is in this response only.', responses: { 201: 'tokenCreated' }, errors: [400, 413, 415] },
   { operationId: 'listTokens', method: 'GET', url: '/api/v1/tokens', access: 'admin', tag: 'tokens', summary: 'All tokens, without secrets.', responses: { 200: 'tokenList' }, errors: [] },
   { operationId: 'deleteToken', method: 'DELETE', url: '/api/v1/tokens/:id', access: 'admin', tag: 'tokens', summary: 'Revoke a token, effective at once.', responses: { 204: 'empty' }, errors: [404, 409] },

@@ -11,8 +11,8 @@ export interface Principal {
   namespaces: readonly string[];
 }
 
-/** What a route needs. `public` routes skip authentication. */
-export type Access = 'public' | 'authenticated' | 'read' | 'write' | 'admin';
+/** What a route needs. `public` routes skip authentication. `audit`: admins and the namespace's deployers. */
+export type Access = 'public' | 'authenticated' | 'read' | 'write' | 'audit' | 'admin';
 
 export function grants(p: Principal, ns: Namespace): boolean {
   if (p.role === 'admin') return true;
@@ -29,6 +29,7 @@ export function allowed(p: Principal, access: Access, ns: Namespace | null): boo
     case 'read':
       return ns !== null && grants(p, ns);
     case 'write':
+    case 'audit':
       return ns !== null && p.role !== 'viewer' && grants(p, ns);
   }
 }
@@ -48,7 +49,7 @@ export async function authenticate(verifier: TokenVerifier, header: string | und
 
 export function forbidden(p: Principal, access: Access, ns: Namespace | null): ApiError {
   const where = ns ? ` in ${ns.org}/${ns.env}` : '';
-  const what = access === 'admin' ? 'this needs an admin token' : access === 'write' ? `token "${p.name}" (${p.role}) may not change gateways${where}` : `token "${p.name}" has no access${where}`;
+  const what = access === 'admin' ? 'this needs an admin token' : access === 'audit' ? `token "${p.name}" (${p.role}) may not read the audit log${where}: admins and the namespace's deployers may` : access === 'write' ? `token "${p.name}" (${p.role}) may not change gateways${where}` : `token "${p.name}" has no access${where}`;
   return new ApiError(403, 'forbidden', what);
 }
 

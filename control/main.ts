@@ -13,6 +13,9 @@ import { EsConfigError } from '../agent/telemetry/es-shipper.js';
 import { elasticsearchSettingsFromEnv, TelemetrySettingsError } from '../agent/telemetry/telemetry-settings.js';
 import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from './seams.js';
 import { ElasticsearchTrafficMetrics } from './traffic-metrics-source.js';
+import type { AuditLog } from './audit-read.js';
+import { agentStatusFeed, storeWatchFeed } from './event-feeds.js';
+import { EventHub, type EventFeed } from './event-hub.js';
 import { createControlServer, type ControlServer } from './server.js';
 import { resolveControlSettings, type ControlSettings } from './settings.js';
 import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
@@ -24,6 +27,10 @@ export interface ControlExtras {
   trafficMetrics?: TrafficMetricsSource;
   /** Replaces the file audit log (e.g. the NATS one). */
   audit?: AuditSink;
+  /** What `GET …/audit` reads; by default the file audit log (when `audit` is not replaced). */
+  auditLog?: AuditLog;
+  /** Feeds of the event stream besides the store's watch and the agent status (e.g. NATS). */
+  eventFeeds?: EventFeed[];
   tokens?: TokenStore;
   logger?: Logger;
   /** Shared with publishers so their failures show in /metrics. */
@@ -81,6 +88,9 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     audit: extras.audit ?? (fileAudit as FileAuditSink),
     logger: log,
     bodyLimitBytes: settings.bodyLimitBytes,
+    consoleDir: settings.consoleDir,
+    ...(extras.auditLog ?? fileAudit ? { auditLog: (extras.auditLog ?? fileAudit) as AuditLog } : {}),
+    ...(extras.eventFeeds ? { eventHub: new EventHub([storeWatchFeed(store), ...(extras.agentStatus ? [agentStatusFeed(extras.agentStatus)] : []), ...extras.eventFeeds], log) } : {}),
     ...(extras.events ? { events: extras.events } : {}),
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
     ...(trafficMetrics ? { trafficMetrics } : {}),

@@ -18,6 +18,7 @@ import { runControl, type RunningControl } from './main.js';
 import { ControlMetrics } from './metrics.js';
 import { NatsAgentStatusSource } from './nats-agent-status.js';
 import { NatsEventPublisher } from './nats-publisher.js';
+import { natsEventFeed } from './nats-event-feed.js';
 import type { AuditSink } from './seams.js';
 import { resolveControlSettings } from './settings.js';
 
@@ -54,7 +55,17 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
   const fileAudit = new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   let running: RunningControl;
   try {
-    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), logger, metrics, handleSignals });
+    running = await runControl(env, {
+      events: publisher,
+      agentStatus,
+      audit: new TeeAuditSink([publisher, fileAudit]),
+      // This replica's copy; WEIR_AUDIT in JetStream has every replica's.
+      auditLog: fileAudit,
+      eventFeeds: [natsEventFeed(connector, logger.child({ component: 'event-feed' }))],
+      logger,
+      metrics,
+      handleSignals,
+    });
   } catch (err) {
     agentStatus.close();
     await publisher.close();

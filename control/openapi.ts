@@ -115,6 +115,47 @@ function components(): Record<string, JsonSchema> {
       type: 'object',
       properties: { id: { type: 'string' }, name: { type: 'string' }, role: { enum: ['admin', 'deployer', 'viewer'] }, namespaces: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },
     },
+    WhoAmI: {
+      type: 'object',
+      required: ['id', 'name', 'role', 'grants', 'namespaces'],
+      properties: {
+        id: { type: 'string' },
+        name: { type: 'string' },
+        role: { enum: ['admin', 'deployer', 'viewer'] },
+        grants: { type: 'array', items: { type: 'string' } },
+        namespaces: {
+          type: 'array',
+          description: 'Every namespace the token may read: its exact grants and the store\'s namespaces its wildcard grants cover',
+          items: {
+            type: 'object',
+            required: ['namespace', 'org', 'env', 'read', 'write', 'audit'],
+            properties: { namespace: { type: 'string' }, org: { type: 'string' }, env: { type: 'string' }, read: { type: 'boolean' }, write: { type: 'boolean', description: 'may change gateways and drive releases' }, audit: { type: 'boolean', description: 'may read GET …/audit' } },
+          },
+        },
+        note: { type: 'string', description: 'Why wildcard grants could not be expanded, when they could not' },
+      },
+    },
+    AuditRecord: {
+      type: 'object',
+      required: ['id', 'at', 'by', 'role', 'action', 'target', 'requestId'],
+      properties: {
+        id: { type: 'string' },
+        at: { type: 'string', format: 'date-time' },
+        namespace: { type: ['string', 'null'] },
+        by: { type: 'string', description: 'token name (id)' },
+        role: { type: 'string' },
+        action: { type: 'string', description: 'e.g. gateway.create, gateway.replace, gateway.weights, gateway.route, gateway.delete' },
+        target: { type: 'string' },
+        beforeVersion: { type: ['string', 'null'] },
+        afterVersion: { type: ['string', 'null'] },
+        requestId: { type: 'string' },
+      },
+    },
+    AuditPage: {
+      type: 'object',
+      required: ['namespace', 'records', 'next'],
+      properties: { namespace: { type: 'string' }, records: { type: 'array', items: ref('AuditRecord'), description: 'Newest first' }, next: { type: ['string', 'null'], description: 'Pass as ?before= for older records; null at the start of the log' } },
+    },
     TokenList: { type: 'object', properties: { tokens: { type: 'array', items: ref('TokenInfo') } } },
     TokenCreated: { allOf: [ref('TokenInfo'), { type: 'object', properties: { token: { type: 'string', description: 'weir_<id>_<secret>; shown only here.' } } }] },
   };
@@ -156,6 +197,16 @@ function response(kind: ResponseKind): JsonSchema {
       return { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } };
     case 'openapi':
       return { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } };
+    case 'whoami':
+      return { description: 'The token and what it may do', content: json('WhoAmI') };
+    case 'auditPage':
+      return { description: 'A page of audit records', content: json('AuditPage') };
+    case 'eventStream':
+      return {
+        description:
+          'A stream of server-sent events. `event: hello` first (namespace, feeds, heartbeat_s), then `event: gateway` ({gateway, version?, action?, by?, at, via}; gateway null = re-read the list), `event: agent` ({agentId, health: ok|degraded|quiet|gone, at}), `event: release` ({gateway, at, release}); `event: bye` ({reason}) before the server ends it; a `: ping` comment every heartbeat.',
+        content: { 'text/event-stream': { schema: { type: 'string' } } },
+      };
     case 'empty':
       return { description: 'No content' };
   }
@@ -170,7 +221,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
-  503: 'store_unavailable: the config store cannot be reached; metrics_unavailable: Elasticsearch is not configured (WEIR_ELASTICSEARCH_URL) or cannot answer',
+  503: 'audit_unavailable, too_many_streams (event streams), store_unavailable: the config store cannot be reached; metrics_unavailable: Elasticsearch is not configured (WEIR_ELASTICSEARCH_URL) or cannot answer',
 };
 
 export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
@@ -213,7 +264,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     info: { title: 'Weir control API', version: opts.version ?? '1', description: 'Gateways per namespace (org/env), written to the config store that Weir agents render into HAProxy.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'gateways' }, { name: 'agents' }, { name: 'tokens' }, { name: 'system' }],
+    tags: [{ name: 'gateways' }, { name: 'agents' }, { name: 'tokens' }, { name: 'console' }, { name: 'system' }],
     paths,
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'weir_<id>_<secret>' } }, schemas: components() },
   };

@@ -1,6 +1,6 @@
 // The control API over HTTP (fastify 5). Routes come from `api-routes.ts`; this file wires
 // authentication, body parsing, errors, metrics and the handlers.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -13,7 +13,14 @@ import { ApiError, badRequest, conflict, notFound, type ErrorBody } from './erro
 import type { AuditRecord } from '../events/contract.js';
 import { definitionAsJson, GatewayService, parseEntry, summarize, type Store } from './gateway-service.js';
 import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
+import { agentHealth } from './agent-health.js';
+import { AuditCursorError, type AuditLog } from './audit-read.js';
+import { registerConsole } from './console-assets.js';
+import { agentStatusFeed, storeWatchFeed } from './event-feeds.js';
+import { EventHub } from './event-hub.js';
+import { EventStreams } from './event-stream.js';
 import { ControlMetrics } from './metrics.js';
+import { whoami } from './whoami.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
 
@@ -52,6 +59,14 @@ export interface ControlServerOptions {
   /** Read-modify-write attempts on version conflicts when the client sent no If-Match. */
   casAttempts?: number;
   publishTimeoutMs?: number;
+  /** Pages of the audit log for `GET …/audit`; without it that endpoint answers 503 audit_unavailable. */
+  auditLog?: AuditLog;
+  /** Where `GET …/events` gets its events; by default the store's watch and the agent status source. Closed with the server. */
+  eventHub?: EventHub;
+  /** Heartbeat of the event streams (default 15 s). */
+  eventHeartbeatMs?: number;
+  /** The console build served at /ui/ (dist/ui); null serves no console. Default: none. */
+  consoleDir?: string | null;
 }
 
 export interface ControlServer {
@@ -104,6 +119,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
   });
   const openapi = JSON.stringify(openApiDocument());
+  const hub = opts.eventHub ?? new EventHub([storeWatchFeed(opts.store), ...(opts.agentStatus ? [agentStatusFeed(opts.agentStatus)] : [])], log);
+  const streams = new EventStreams(hub, { registry: metrics.registry, ...(opts.eventHeartbeatMs !== undefined ? { heartbeatMs: opts.eventHeartbeatMs } : {}) });
 
   const app = Fastify({
     loggerInstance: log,
@@ -143,6 +160,25 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observe(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     log.debug({ reqId: req.id, method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  // Reads answer If-None-Match with 304 (a poller's fallback when the event stream is down):
+  // handlers that set no ETag of their own get one from the body they send.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.method !== 'GET' || reply.statusCode !== 200 || req.routeOptions.config.access !== 'read' || reply.hasHeader('etag')) return payload;
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+    const tag = `W/"${createHash('sha256').update(payload).digest('base64url').slice(0, 22)}"`;
+    reply.header('etag', tag);
+    if (req.headers['if-none-match'] === tag) {
+      reply.code(304);
+      return '';
+    }
+    return payload;
+  });
+
+  app.addHook('preClose', async () => {
+    streams.closeAll();
+    await hub.close();
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -263,6 +299,37 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       return reply.code(204).send();
     },
 
+    whoami: async (req) => whoami(req.principal as Principal, opts.store),
+
+    listAudit: async (req) => {
+      const { ns } = ctx(req);
+      if (!opts.auditLog) throw new ApiError(503, 'audit_unavailable', 'this control API has no readable audit log');
+      const q = (req.query ?? {}) as Record<string, unknown>;
+      const limit = q.limit === undefined ? 50 : typeof q.limit === 'string' && /^\d{1,3}$/.test(q.limit) ? Number(q.limit) : NaN;
+      if (!(limit >= 1 && limit <= 200)) throw badRequest('invalid_limit', 'limit: a whole number from 1 to 200');
+      if (q.before !== undefined && !(typeof q.before === 'string' && /^\d{1,15}$/.test(q.before))) throw badRequest('invalid_cursor', 'before: the `next` value of an earlier page');
+      try {
+        const page = await opts.auditLog.page(ns, { limit, ...(q.before !== undefined ? { before: q.before as string } : {}) });
+        return { namespace: namespaceKey(ns), records: page.records, next: page.next };
+      } catch (err) {
+        if (err instanceof AuditCursorError) throw badRequest('invalid_cursor', err.message);
+        throw err;
+      }
+    },
+
+    streamEvents: async (req, reply) => {
+      const { ns } = ctx(req);
+      const header = req.headers.authorization;
+      await streams.serve(req, reply, ns, async () => {
+        try {
+          return allowed(await authenticate(verifier, header), 'read', ns);
+        } catch {
+          return false;
+        }
+      });
+      return reply;
+    },
+
     openapi: async (_req, reply) => reply.type('application/json; charset=utf-8').send(openapi),
     healthz: async () => ({ status: 'ok', store: opts.store.kind }),
     metrics: async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
@@ -336,6 +403,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     app.route({ method: spec.method, url: spec.url, config: { access: spec.access, spec }, handler });
   }
 
+  if (opts.consoleDir) registerConsole(app, { dir: opts.consoleDir });
+
   let boundPort = 0;
   return {
     app,
@@ -385,9 +454,4 @@ export function parseWindow(raw: unknown): number {
 
 function idleStats(): TrafficStats {
   return { requests: 0, rate_per_s: 0, response_time_ms: { p50: null, p95: null, p99: null, avg: null }, errors_5xx: 0, error_ratio: 0, health: 1 };
-}
-
-function agentHealth(a: AgentStatusView): 'ok' | 'degraded' | 'quiet' {
-  if (a.quiet) return 'quiet';
-  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null ? 'ok' : 'degraded';
 }

@@ -1,6 +1,7 @@
 // Control API settings from WEIR_* environment variables, checked at start so a typo fails
 // with the variable's name.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../runtime/package-root.js';
 import { parseHostPort, SettingsError } from '../runtime/settings-parse.js';
 import { DEFAULT_BODY_LIMIT } from './request-body.js';
 
@@ -12,6 +13,8 @@ export interface ControlSettings {
   /** WEIR_ADMIN_TOKEN: becomes the admin token at first start. */
   adminToken: string | undefined;
   bodyLimitBytes: number;
+  /** The console build served at /ui/; null = no console (WEIR_CONSOLE_DIR=off). */
+  consoleDir: string | null;
 }
 
 export interface ControlSettingSpec {
@@ -26,6 +29,7 @@ export const CONTROL_SETTINGS: ControlSettingSpec[] = [
   { key: 'addr', env: 'WEIR_CONTROL_ADDR', default: '127.0.0.1:9100', help: 'host:port the control API listens on' },
   { key: 'stateDir', env: 'WEIR_CONTROL_STATE_DIR', default: './var/control', help: 'tokens (hashed) and the audit log' },
   { key: 'adminToken', env: 'WEIR_ADMIN_TOKEN', default: '', help: 'admin token to install at first start (weir_<id>_<secret>); else one is generated and shown once' },
+  { key: 'consoleDir', env: 'WEIR_CONSOLE_DIR', default: '', help: 'the web console build served at /ui/ (default: the bundled dist/ui); off serves no console' },
   { key: 'bodyLimitBytes', env: 'WEIR_CONTROL_BODY_LIMIT', default: String(DEFAULT_BODY_LIMIT), help: 'largest request body in bytes (413 above)' },
 ];
 
@@ -41,11 +45,13 @@ export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd
   const store = v('store').trim();
   if (store === '') throw new SettingsError('WEIR_STORE: is empty');
   const admin = v('adminToken').trim();
+  const consoleDir = v('consoleDir').trim();
   return {
     store,
     addr: parseHostPort('WEIR_CONTROL_ADDR', v('addr')),
     stateDir: resolve(cwd, v('stateDir')),
     adminToken: admin === '' ? undefined : admin,
     bodyLimitBytes: Number(limitRaw),
+    consoleDir: consoleDir === 'off' ? null : consoleDir === '' ? join(packageRoot(), 'dist', 'ui') : resolve(cwd, consoleDir),
   };
 }

@@ -10,6 +10,8 @@ if [ "${WEIR_NEED_WRK:-0}" = 1 ]; then command -v wrk >/dev/null 2>&1 || need+=(
 if [ "${WEIR_NEED_TELEMETRY_TOOLS:-1}" = 1 ]; then
   { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; } || need+=(rsyslog)
 fi
+# Browser tests of the console drive Debian's Chromium (playwright-core, no browser download).
+if [ "${WEIR_NEED_BROWSER:-1}" = 1 ]; then [ -x /usr/bin/chromium ] || need+=(chromium); fi
 if [ ${#need[@]} -eq 0 ]; then need_apt=0; else need_apt=1; fi
 if [ "$need_apt" = 1 ] && ! command -v apt-get >/dev/null 2>&1; then
   echo "weir: missing ${need[*]} and this system has no apt-get; install them with your package manager (HAProxy 2.6+, nats-server 2.9+)" >&2

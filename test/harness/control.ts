@@ -4,7 +4,8 @@ import type { Namespace } from '../../store/store.js';
 import { silentLogger } from '../../runtime/log.js';
 import { MemoryAuditSink } from '../../control/audit-file.js';
 import type { Store } from '../../control/gateway-service.js';
-import type { AgentStatusSource, ChangePublisher, TrafficMetricsSource } from '../../control/seams.js';
+import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from '../../control/seams.js';
+import type { AuditLog } from '../../control/audit-read.js';
 import { createControlServer, type ControlServer } from '../../control/server.js';
 import { issueToken, MemoryTokenStore, type Role, type TokenStore } from '../../control/tokens.js';
 
@@ -43,7 +44,18 @@ export const nsPath = (ns: Namespace, rest = ''): string => `/api/v1/namespaces/
 
 export async function startControl(
   store: Store,
-  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture } = {},
+  opts: {
+    events?: ChangePublisher;
+    agentStatus?: AgentStatusSource;
+    trafficMetrics?: TrafficMetricsSource;
+    bodyLimitBytes?: number;
+    casAttempts?: number;
+    replicaOf?: ControlFixture;
+    /** Audit sink that is also the readable log (GET …/audit) instead of the in-memory `audit`. */
+    auditLog?: AuditSink & AuditLog;
+    consoleDir?: string;
+    eventHeartbeatMs?: number;
+  } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
   const audit = opts.replicaOf?.audit ?? new MemoryAuditSink();
@@ -64,13 +76,16 @@ export async function startControl(
   const server = createControlServer({
     store,
     tokens,
-    audit,
+    audit: opts.auditLog ?? audit,
     logger: silentLogger(),
     ...(opts.events ? { events: opts.events } : {}),
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.trafficMetrics ? { trafficMetrics: opts.trafficMetrics } : {}),
     ...(opts.bodyLimitBytes !== undefined ? { bodyLimitBytes: opts.bodyLimitBytes } : {}),
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
+    auditLog: opts.auditLog ?? audit,
+    ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
+    ...(opts.eventHeartbeatMs !== undefined ? { eventHeartbeatMs: opts.eventHeartbeatMs } : {}),
   });
   const { port } = await server.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${port}`;
