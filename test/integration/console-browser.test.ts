@@ -1,0 +1,233 @@
+// The console in a real browser (Debian's Chromium via playwright-core) against a real control
+// API with NATS, a real agent and real HAProxy: sign in, the gateways list, weights changed in the
+// UI reach the agent and the traffic, a refused change shows the API's error and changes nothing,
+// a viewer sees no write controls (and a forged write is refused), another client's change shows
+// up live. Screenshots of each screen; the first render of the list is timed (docs/BENCHMARKS.md).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { packageRoot } from '../../runtime/package-root.js';
+import { collectPageErrors, launchChromium, screenshot } from '../harness/browser.js';
+import { Cleanup, gwPath, launchE2EAgent, scratch, startE2EControl, storeFile, until, waitApplied, waitConverged, type E2EAgent, type E2EControl } from '../harness/e2e.js';
+import { tally } from '../harness/http.js';
+import { startNatsServer } from '../harness/nats.js';
+import { freePort } from '../harness/ports.js';
+import { httpUpstream } from '../harness/upstream.js';
+import { assert, suite } from '../harness/uvu.js';
+
+interface World {
+  control: E2EControl;
+  agent: E2EAgent;
+  browser: Browser;
+  port: number;
+  deployer: string;
+  viewer: string;
+  ui: string;
+  /** Script errors and CSP violations, per page opened. */
+  errors: string[][];
+}
+
+const t = suite<{ w: World }>('console in Chromium (control API + NATS + agent + HAProxy)');
+const cleanup = new Cleanup();
+let world: World | undefined;
+
+t.before(async (ctx) => {
+  const dir = await scratch(cleanup, 'weir-console-');
+  const root = join(dir, 'store');
+  await mkdir(join(root, 'default', 'default', 'gateways'), { recursive: true });
+  const nats = await startNatsServer();
+  cleanup.add(() => nats.dispose());
+  const control = await startE2EControl({ store: storeFile(root), natsUrl: nats.url, stateDir: join(dir, 'control') });
+  cleanup.add(() => control.close());
+  const v1 = await httpUpstream('v1');
+  const v2 = await httpUpstream('v2');
+  cleanup.add(() => v1.close());
+  cleanup.add(() => v2.close());
+  const agent = await launchE2EAgent({ id: 'node-1', bind: '127.0.0.2', store: storeFile(root), stateDir: join(dir, 'agent'), natsUrl: nats.url, heartbeatIntervalMs: 500 });
+  cleanup.add(() => agent.stop());
+  const port = await freePort('127.0.0.2');
+  const issue = async (name: string, role: string): Promise<string> => {
+    const r = await control.api('POST', '/api/v1/tokens', { body: { name, role, namespaces: ['default/default'] } });
+    assert.is(r.status, 201, r.text);
+    return r.json.token as string;
+  };
+  const deployer = await issue('ci', 'deployer');
+  const viewer = await issue('watcher', 'viewer');
+  const yaml = [
+    '# the demo shop: v2 is the canary',
+    `port: ${port}/http`,
+    'routes:',
+    '  v1:',
+    '    weight: 90%',
+    `    targets: ["127.0.0.1:${v1.port}"]`,
+    '  v2:',
+    '    weight: 10%',
+    `    targets: ["127.0.0.1:${v2.port}"]`,
+    '',
+  ].join('\n');
+  const created = await control.api('PUT', gwPath('default', 'default', 'shop'), { token: deployer, body: yaml });
+  assert.is(created.status, 201, created.text);
+  await waitConverged(control, 'default', 'default', 'shop', created.json.version, 1);
+  const browser = await launchChromium();
+  cleanup.add(() => browser.close());
+  world = { control, agent, browser, port, deployer, viewer, ui: `${control.base}/ui/`, errors: [] };
+  ctx.w = world;
+});
+t.after(() => cleanup.run());
+
+async function newPage(w: World, token?: string): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await w.browser.newContext({ viewport: { width: 1280, height: 760 }, colorScheme: 'light', reducedMotion: 'reduce' });
+  // As if signed in before in this tab: the token is in sessionStorage.
+  if (token) await ctx.addInitScript({ content: `sessionStorage.setItem('weir.token', ${JSON.stringify(token)})` });
+  const page = await ctx.newPage();
+  w.errors.push(collectPageErrors(page));
+  return { ctx, page };
+}
+
+const gatewayVersion = async (w: World): Promise<string> => (await w.control.api('GET', gwPath('default', 'default', 'shop'))).headers.get('etag')?.replace(/"/g, '') ?? '';
+
+t('sign in with a token; a wrong one is refused with the API\'s message; the list shows the gateway with its routes', async ({ w }) => {
+  const { ctx, page } = await newPage(w);
+  await page.goto(w.ui);
+  await page.getByLabel('Token').fill('weir_0000000000000000_notavalidsecretnotavalidsecret00');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match((await alert.textContent()) ?? '', /invalid, unknown or revoked token.*401/);
+  await page.getByLabel('Token').fill(w.deployer);
+  await screenshot(page, 'console-sign-in');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'shop' }).waitFor();
+  assert.match(page.url(), /\/ui\/default\/default\/gateways$/);
+  assert.is(await page.getByLabel('Namespace').inputValue(), 'default/default');
+  const rows = page.locator('table.gateways tbody tr');
+  await until(async () => (await rows.count()) === 2, { what: 'two route rows' });
+  assert.match((await rows.nth(0).textContent()) ?? '', /shop.*v1.*90 %/);
+  assert.match((await rows.nth(1).textContent()) ?? '', /v2.*10 %/);
+  await page.getByText(/converged \(1 of 1 agents\)/).waitFor();
+  assert.equal(await page.evaluate('document.cookie'), '', 'no cookie');
+  assert.ok(!page.url().includes('weir_'), 'no token in the URL');
+  await screenshot(page, 'console-gateways');
+  await ctx.close();
+});
+
+t('first render of the gateways list, signed in (timed, not asserted)', async ({ w }) => {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const { ctx, page } = await newPage(w, w.deployer);
+    await page.goto(`${w.ui}default/default/gateways`);
+    await page.getByRole('link', { name: 'shop' }).waitFor();
+      const at = (await page.evaluate("performance.getEntriesByName('weir:gateways-list')[0]?.startTime ?? -1")) as number;
+    assert.ok(at > 0, 'the list marks its first render');
+    samples.push(at);
+    await ctx.close();
+  }
+  const js = (await w.browser.newContext()).request;
+  const report = JSON.parse(await (await js.get(`${w.ui}build-report.json`)).text()) as Record<string, unknown>;
+  const out = join(packageRoot(), '.cache', 'console-first-render.json');
+  await writeFile(out, JSON.stringify({ samples_ms: samples, build: report }, null, 2) + '\n');
+  process.stdout.write(`console first render of the gateways list (ms): ${samples.map((s) => s.toFixed(0)).join(', ')}\n`);
+});
+
+t('weights changed in the UI reach the API, the agent and the traffic', async ({ w }) => {
+  const { ctx, page } = await newPage(w, w.deployer);
+  await page.goto(`${w.ui}default/default/gateways/shop`);
+  await page.getByRole('heading', { level: 1, name: 'shop' }).waitFor();
+  await page.getByLabel('Weight of v1').fill('0');
+  await page.getByLabel('Weight of v2').fill('100');
+  await page.getByRole('button', { name: 'Apply weights' }).click();
+  await page.getByRole('status').filter({ hasText: 'Weights applied' }).waitFor();
+  const g = await w.control.api('GET', gwPath('default', 'default', 'shop'));
+  assert.equal([g.json.routes.v1.weight, g.json.routes.v2.weight], [0, 100]);
+  const version = await gatewayVersion(w);
+  await waitApplied([w.agent], 'shop', version);
+  const r = await tally(`http://127.0.0.2:${w.port}/`, 20, { concurrency: 4 });
+  assert.equal(r.counts, { v2: 20 }, 'the traffic follows');
+  await page.getByText('converged (1 of 1 agents)').waitFor();
+  await page.getByRole('row', { name: /node-1/ }).getByText('(current)').waitFor();
+  await screenshot(page, 'console-gateway');
+  await ctx.close();
+});
+
+t('refused weights (70 + 60) show the API\'s message in an alert and change nothing', async ({ w }) => {
+  const before = await gatewayVersion(w);
+  const { ctx, page } = await newPage(w, w.deployer);
+  await page.goto(`${w.ui}default/default/gateways/shop`);
+  await page.getByLabel('Weight of v1').fill('70');
+  await page.getByLabel('Weight of v2').fill('60');
+  await page.getByRole('button', { name: 'Apply weights' }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  const direct = await w.control.api('PUT', gwPath('default', 'default', 'shop', '/weights'), { token: w.deployer, body: { v1: 70, v2: 60 } });
+  assert.is(direct.status, 400);
+  assert.ok(((await alert.textContent()) ?? '').includes(direct.json.error.message), `the alert carries the API's message: ${direct.json.error.message}`);
+  assert.is(await gatewayVersion(w), before, 'nothing written');
+  await screenshot(page, 'console-weights-refused');
+  await ctx.close();
+});
+
+t('a viewer sees no write controls, and a forged write is refused by the API', async ({ w }) => {
+  const { ctx, page } = await newPage(w, w.viewer);
+  await page.goto(`${w.ui}default/default/gateways/shop`);
+  await page.getByRole('heading', { level: 1, name: 'shop' }).waitFor();
+  await page.getByRole('heading', { name: 'Definition' }).waitFor();
+  assert.is(await page.getByRole('button', { name: 'Apply weights' }).count(), 0);
+  assert.is(await page.getByRole('spinbutton').count(), 0);
+  assert.is(await page.getByRole('link', { name: 'Audit' }).count(), 0);
+  await page.getByText('read-only here').waitFor();
+  const forged = (await page.evaluate(`(async () => {
+    const res = await fetch(new URL('../api/v1/namespaces/default/default/gateways/shop/weights', document.baseURI), {
+      method: 'PUT',
+      headers: { authorization: 'Bearer ' + sessionStorage.getItem('weir.token'), 'content-type': 'application/json' },
+      body: JSON.stringify({ v1: 50, v2: 50 }),
+    });
+    return { status: res.status, body: await res.text() };
+  })()`)) as { status: number; body: string };
+  assert.is(forged.status, 403, forged.body);
+  await screenshot(page, 'console-viewer');
+  await ctx.close();
+});
+
+t('another client\'s change appears without a reload (event stream)', async ({ w }) => {
+  const { ctx, page } = await newPage(w, w.viewer);
+  await page.goto(`${w.ui}default/default/gateways`);
+  await page.locator('.live').getByText(/^✓ Live$/).waitFor();
+  await page.evaluate('window.marker = 42');
+  const started = Date.now();
+  const r = await w.control.api('PUT', gwPath('default', 'default', 'shop', '/weights'), { token: w.deployer, body: { v1: 25, v2: 75 } });
+  assert.is(r.status, 200, r.text);
+  await page.locator('table.gateways tbody tr').nth(1).filter({ hasText: '75 %' }).waitFor({ timeout: 10_000 });
+  const seenAfterMs = Date.now() - started;
+  assert.is(await page.evaluate('window.marker'), 42, 'same page, no reload');
+  process.stdout.write(`console: another client's weight change shown after ${seenAfterMs} ms\n`);
+  await ctx.close();
+});
+
+t('agents and audit screens', async ({ w }) => {
+  const { ctx, page } = await newPage(w, w.deployer);
+  await page.goto(`${w.ui}default/default/agents`);
+  const row = page.getByRole('row', { name: /node-1/ });
+  await row.waitFor();
+  assert.match((await row.textContent()) ?? '', /ok/);
+  await screenshot(page, 'console-agents');
+  await page.getByRole('link', { name: 'Audit' }).click();
+  await page.getByRole('heading', { name: 'Audit' }).waitFor();
+  await page.getByRole('cell', { name: 'gateway.weights' }).first().waitFor();
+  assert.match((await page.locator('table tbody tr').first().textContent()) ?? '', /ci \(.*\).*gateway\.weights.*gateway shop/);
+  await screenshot(page, 'console-audit');
+  // keyboard: after the skip link, the namespace picker, reachable with Tab, with a visible focus ring
+  await page.reload();
+  await page.getByRole('heading', { name: 'Audit' }).waitFor();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  const focused = (await page.evaluate('({ tag: document.activeElement?.tagName, outline: getComputedStyle(document.activeElement).outlineStyle })')) as { tag: string; outline: string };
+  assert.is(focused.tag, 'SELECT');
+  assert.is.not(focused.outline, 'none');
+  await ctx.close();
+});
+
+t('no script errors or CSP violations on any page', async ({ w }) => {
+  assert.equal(w.errors.flat(), []);
+});
+
+t.run();
