@@ -2,7 +2,7 @@
 NODE24_DIR := .cache/node24
 NODE24     := $(NODE24_DIR)/node_modules/node/bin/node
 
-.PHONY: up test test-node20 test-node24 build deps system-deps bench clean
+.PHONY: up test test-node20 test-node24 build deps system-deps bench clean screenshots
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -29,6 +29,10 @@ test: build system-deps $(NODE24)
 
 test-node20: build system-deps
 	node scripts/run-tests.mjs $(T)
+
+# Re-takes docs/images/console-*.png from the console's browser test.
+screenshots: build system-deps
+	WEIR_SCREENSHOTS=docs node scripts/run-tests.mjs console-browser
 
 bench: build system-deps
 	WEIR_NEED_WRK=1 bash scripts/ensure-system-deps.sh

@@ -1,5 +1,5 @@
 // Benchmark entry: `node dist/bench/run.js [name...]` (or `make bench B=name`).
-// Names: throughput, latency, scale, convergence, log-sources, log-pipeline; none = all, in that order. Tables go to stdout,
+// Names: throughput, latency, scale, convergence, log-sources, log-pipeline, console; none = all, in that order. Tables go to stdout,
 // progress to stderr, raw results to .cache/bench/. Knobs are environment variables
 // (BENCH_SECONDS, BENCH_RUNS, ...; see docs/BENCHMARKS.md).
 import { progress } from './lib.js';
@@ -14,6 +14,10 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   },
   'log-sources': async () => {
     await import('./log-sources.js');
+  },
+  console: async () => {
+    const { consoleBench } = await import('./console.js');
+    process.stdout.write(`${await consoleBench()}\n`);
   },
   'log-pipeline': async () => {
     const { logPipeline } = await import('./log-pipeline.js');

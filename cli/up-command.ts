@@ -77,6 +77,7 @@ export async function runUp(flags: Record<string, string | undefined>): Promise<
       "             curl -A Firefox http://127.0.0.1:8080/  (always v2)",
       `             curl -H 'Host: shop.localhost' http://127.0.0.1:${settings.vhostPort}/`,
       `  control:   ${controlUrl}/api/v1/openapi.json   (WEIR_URL=${controlUrl})`,
+      `  console:   ${controlUrl}/ui/   (sign in with the admin token)`,
       control.bootstrapToken
         ? `  admin token (shown once, store it now):\n             ${control.bootstrapToken}\n             export WEIR_URL=${controlUrl} WEIR_TOKEN=${control.bootstrapToken}\n             node dist/cli/main.js gateway weights shop v1=50 v2=50`
         : `  admin token: created at the first \`weir up\` (or set WEIR_ADMIN_TOKEN on a fresh ./var/control)`,

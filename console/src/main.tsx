@@ -15,15 +15,32 @@ import { GatewaysView } from './views/gateways';
 import { SignIn } from './views/sign-in';
 
 const TOKEN_KEY = 'weir.token';
+/** The last whoami of this tab's token: screens render from it at once while it is read again. */
+const ME_KEY = 'weir.whoami';
+
+function cachedMe(): WhoAmI | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ? (JSON.parse(sessionStorage.getItem(ME_KEY) ?? 'null') as WhoAmI | null) : null;
+  } catch {
+    return null;
+  }
+}
 
 function App() {
   const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(TOKEN_KEY));
-  const [me, setMe] = useState<WhoAmI | null>(null);
+  const [me, setMeState] = useState<WhoAmI | null>(cachedMe);
+  const [checked, setChecked] = useState(false);
+  const setMe = (m: WhoAmI | null): void => {
+    if (m) sessionStorage.setItem(ME_KEY, JSON.stringify(m));
+    else sessionStorage.removeItem(ME_KEY);
+    setMeState(m);
+  };
   const [problem, setProblem] = useState<string | undefined>();
   const path = usePath();
 
   const signOut = (why?: string): void => {
     sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(ME_KEY);
     setToken(null);
     setMe(null);
     setProblem(why);
@@ -31,12 +48,16 @@ function App() {
   const api = useMemo(() => (token ? new Api(token, (m) => signOut(`Signed out: ${m}`)) : null), [token]);
 
   useEffect(() => {
-    if (!api || me) return;
+    // Once per page load: the role or grants may have changed since the cached copy.
+    if (!api || checked) return;
+    setChecked(true);
     api.get<WhoAmI>('whoami').then(
-      (r) => setMe(r.data ?? null),
+      (r) => {
+        if (r.data && JSON.stringify(r.data) !== JSON.stringify(me)) setMe(r.data);
+      },
       (err: unknown) => signOut(err instanceof ApiFailure ? err.message : `cannot reach the control API: ${(err as Error).message}`),
     );
-  }, [api, me]);
+  }, [api, checked]);
 
   const signIn = async (t: string): Promise<void> => {
     const trial = new Api(t);
@@ -44,6 +65,7 @@ function App() {
     sessionStorage.setItem(TOKEN_KEY, t);
     setProblem(undefined);
     setMe(r.data ?? null);
+    setChecked(true);
     setToken(t);
   };
 
