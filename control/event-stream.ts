@@ -102,7 +102,13 @@ export class EventStreams {
     });
     write(`retry: 2000\n\n`);
     send('hello', { namespace: namespaceKey(ns), feeds: this.hub.feedNames(), heartbeat_s: this.heartbeatMs / 1000 });
-    const off = await this.hub.subscribe(ns, (ev: ConsoleEvent) => send(ev.type, ev));
+    let off: () => void;
+    try {
+      off = await this.hub.subscribe(ns, (ev: ConsoleEvent) => send(ev.type, ev));
+    } catch {
+      stream.end('shutdown'); // the hub closed while this stream was opening
+      return;
+    }
     if (ended) off();
     else unsubscribe = off;
   }

@@ -14,8 +14,7 @@ import { elasticsearchSettingsFromEnv, TelemetrySettingsError } from '../agent/t
 import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from './seams.js';
 import { ElasticsearchTrafficMetrics } from './traffic-metrics-source.js';
 import type { AuditLog } from './audit-read.js';
-import { agentStatusFeed, storeWatchFeed } from './event-feeds.js';
-import { EventHub, type EventFeed } from './event-hub.js';
+import type { EventFeed } from './event-hub.js';
 import { createControlServer, type ControlServer } from './server.js';
 import { resolveControlSettings, type ControlSettings } from './settings.js';
 import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
@@ -89,8 +88,8 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     logger: log,
     bodyLimitBytes: settings.bodyLimitBytes,
     consoleDir: settings.consoleDir,
-    ...(extras.auditLog ?? fileAudit ? { auditLog: (extras.auditLog ?? fileAudit) as AuditLog } : {}),
-    ...(extras.eventFeeds ? { eventHub: new EventHub([storeWatchFeed(store), ...(extras.agentStatus ? [agentStatusFeed(extras.agentStatus)] : []), ...extras.eventFeeds], log) } : {}),
+    ...((extras.auditLog ?? fileAudit) ? { auditLog: (extras.auditLog ?? fileAudit) as AuditLog } : {}),
+    ...(extras.eventFeeds ? { eventFeeds: extras.eventFeeds } : {}),
     ...(extras.events ? { events: extras.events } : {}),
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
     ...(trafficMetrics ? { trafficMetrics } : {}),

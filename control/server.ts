@@ -17,7 +17,7 @@ import { agentHealth } from './agent-health.js';
 import { AuditCursorError, type AuditLog } from './audit-read.js';
 import { registerConsole } from './console-assets.js';
 import { agentStatusFeed, storeWatchFeed } from './event-feeds.js';
-import { EventHub } from './event-hub.js';
+import { EventHub, type EventFeed } from './event-hub.js';
 import { EventStreams } from './event-stream.js';
 import { ControlMetrics } from './metrics.js';
 import { whoami } from './whoami.js';
@@ -61,8 +61,8 @@ export interface ControlServerOptions {
   publishTimeoutMs?: number;
   /** Pages of the audit log for `GET …/audit`; without it that endpoint answers 503 audit_unavailable. */
   auditLog?: AuditLog;
-  /** Where `GET …/events` gets its events; by default the store's watch and the agent status source. Closed with the server. */
-  eventHub?: EventHub;
+  /** Feeds of `GET …/events` besides the store's watch and the agent status source (e.g. NATS). */
+  eventFeeds?: EventFeed[];
   /** Heartbeat of the event streams (default 15 s). */
   eventHeartbeatMs?: number;
   /** The console build served at /ui/ (dist/ui); null serves no console. Default: none. */
@@ -119,7 +119,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
   });
   const openapi = JSON.stringify(openApiDocument());
-  const hub = opts.eventHub ?? new EventHub([storeWatchFeed(opts.store), ...(opts.agentStatus ? [agentStatusFeed(opts.agentStatus)] : [])], log);
+  const hub = new EventHub([storeWatchFeed(opts.store), ...(opts.agentStatus ? [agentStatusFeed(opts.agentStatus)] : []), ...(opts.eventFeeds ?? [])], log);
   const streams = new EventStreams(hub, { registry: metrics.registry, ...(opts.eventHeartbeatMs !== undefined ? { heartbeatMs: opts.eventHeartbeatMs } : {}) });
 
   const app = Fastify({

@@ -14,7 +14,7 @@ fi
 if [ "${WEIR_NEED_BROWSER:-1}" = 1 ]; then [ -x /usr/bin/chromium ] || need+=(chromium); fi
 if [ ${#need[@]} -eq 0 ]; then need_apt=0; else need_apt=1; fi
 if [ "$need_apt" = 1 ] && ! command -v apt-get >/dev/null 2>&1; then
-  echo "weir: missing ${need[*]} and this system has no apt-get; install them with your package manager (HAProxy 2.6+, nats-server 2.9+)" >&2
+  echo "weir: missing ${need[*]} and this system has no apt-get; install them with your package manager (HAProxy 2.6+, nats-server 2.9+, Chromium for the console's browser tests)" >&2
   exit 1
 fi
 SUDO=""

@@ -128,13 +128,17 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
   const fromGateway = (): Record<string, string> => Object.fromEntries(routes.map((r) => [r.name, String(r.weight)]));
   const [values, setValues] = useState<Record<string, string>>(fromGateway);
   const [dirty, setDirty] = useState(false);
+  // The version the edit started from: a write by someone else meanwhile makes the API refuse ours (409).
+  const [baseVersion, setBaseVersion] = useState(g.version);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiFailure | undefined>();
   const [done, setDone] = useState<string | undefined>();
   useEffect(() => {
     // Another writer's change shows up here unless the user is in the middle of an edit.
-    if (!dirty) setValues(fromGateway());
-  }, [g.version]);
+    if (dirty) return;
+    setValues(fromGateway());
+    setBaseVersion(g.version);
+  }, [g.version, dirty]);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     setBusy(true);
@@ -143,7 +147,7 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
     // Whole numbers go as numbers; anything else goes as typed, for the API to judge.
     const body = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, /^\s*\d+\s*$/.test(v) ? Number(v) : v]));
     try {
-      const r = await s.api.send<{ version: string }>('PUT', `${base}/weights`, body, { 'if-match': `"${g.version}"` });
+      const r = await s.api.send<{ version: string }>('PUT', `${base}/weights`, body, { 'if-match': `"${baseVersion}"` });
       setDirty(false);
       const msg = `Weights applied: version ${shortVersion(r.version)}. Agents are applying it.`;
       setDone(msg);
@@ -197,6 +201,7 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
         ) : null}
       </form>
       <ErrorNote error={error} what="Weights refused" />
+      {error?.code === 'version_conflict' ? <p class="muted">The gateway changed since you started editing: Reset shows its current weights.</p> : null}
       {done ? (
         <p class="ok-text" role="status">
           {done}
