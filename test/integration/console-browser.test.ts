@@ -219,6 +219,25 @@ t('another client\'s change appears without a reload (event stream)', async ({ w
   await ctx.close();
 });
 
+t('with the event stream blocked, the console says so and polls with ETags: another change still appears', async ({ w }) => {
+  const { ctx, page } = await newPage(w, w.viewer);
+  await page.route('**/events', (route) => route.abort('connectionrefused'));
+  const statuses: number[] = [];
+  page.on('response', (r) => {
+    if (/\/gateways$/.test(r.url())) statuses.push(r.status());
+  });
+  await page.goto(`${w.ui}default/default/gateways`);
+  await page.locator('.live').getByText(/Reconnecting; polling|Offline; polling/).waitFor();
+  await until(() => statuses.includes(304), { what: 'a poll answered 304 Not Modified', timeoutMs: 15_000, intervalMs: 100 });
+  const r = await w.control.api('PUT', gwPath('default', 'default', 'shop', '/weights'), { token: w.deployer, body: { v1: 40, v2: 60 } });
+  assert.is(r.status, 200, r.text);
+  await page.locator('table.gateways tbody tr').nth(1).filter({ hasText: '60 %' }).waitFor({ timeout: 15_000 });
+  await ctx.close();
+  // The refused stream connections are this test's doing; anything else on the page still counts.
+  const mine = w.errors.at(-1) ?? [];
+  w.errors[w.errors.length - 1] = mine.filter((e) => !e.includes('net::ERR_CONNECTION_REFUSED'));
+});
+
 t('agents and audit screens', async ({ w }) => {
   const { ctx, page } = await newPage(w, w.deployer);
   await page.goto(`${w.ui}default/default/agents`);

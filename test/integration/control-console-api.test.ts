@@ -10,6 +10,7 @@ import { CONSOLE_CSP } from '../../control/console-assets.js';
 import { issueToken } from '../../control/tokens.js';
 import { FileStore } from '../../store/file-store.js';
 import { A, B, code, gatewayYaml, message, nsPath, startControl, type ControlFixture } from '../harness/control.js';
+import { readEvents } from '../harness/sse.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 import { assert, suite } from '../harness/uvu.js';
 
@@ -95,39 +96,6 @@ t('audit file pages: every record exactly once across chunk boundaries, torn lin
   const want = lines.map((l) => JSON.parse(l) as { id: string; namespace: string }).filter((r) => r.namespace === 'acme/prod').map((r) => r.id).reverse();
   assert.equal(seen, want);
 });
-
-/** Reads an SSE stream until `until` says stop; returns the events. */
-async function readEvents(url: string, token: string, until: (evs: Array<{ event: string; data: unknown }>) => boolean, onOpen?: () => Promise<void>): Promise<Array<{ event: string; data: unknown }>> {
-  const ctl = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ctl.signal });
-  assert.is(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
-  const events: Array<{ event: string; data: unknown }> = [];
-  let buf = '';
-  let opened = false;
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const ev = /^event: (.+)$/m.exec(block)?.[1];
-      const data = /^data: (.+)$/m.exec(block)?.[1];
-      if (ev && data) events.push({ event: ev, data: JSON.parse(data) });
-    }
-    if (!opened && events.some((e) => e.event === 'hello')) {
-      opened = true;
-      await onOpen?.();
-    }
-    if (until(events)) break;
-  }
-  ctl.abort();
-  return events;
-}
 
 t('events: hello, then a gateway change from the store watch; a revoked token ends the stream', async ({ fx }) => {
   const url = fx.base + nsPath(A, '/events');
