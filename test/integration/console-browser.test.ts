@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { packageRoot } from '../../runtime/package-root.js';
-import { collectPageErrors, launchChromium, screenshot } from '../harness/browser.js';
+import { axeViolations, collectPageErrors, launchChromium, screenshot } from '../harness/browser.js';
 import { Cleanup, gwPath, launchE2EAgent, scratch, startE2EControl, storeFile, until, waitApplied, waitConverged, type E2EAgent, type E2EControl } from '../harness/e2e.js';
 import { tally } from '../harness/http.js';
 import { startNatsServer } from '../harness/nats.js';
@@ -259,6 +259,35 @@ t('agents and audit screens', async ({ w }) => {
   assert.is(focused.tag, 'SELECT');
   assert.is.not(focused.outline, 'none');
   await ctx.close();
+});
+
+t('accessibility: no WCAG 2.1 A/AA violations (axe-core) on each screen, in light and dark', async ({ w }) => {
+  const found: string[] = [];
+  for (const scheme of ['light', 'dark'] as const) {
+    const { ctx, page } = await newPage(w, w.deployer);
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [path, ready] of [
+      ['default/default/gateways', 'link'],
+      ['default/default/gateways/shop', 'Apply weights'],
+      ['default/default/agents', 'node-1'],
+      ['default/default/audit', 'gateway.weights'],
+    ] as const) {
+      await page.goto(`${w.ui}${path}`);
+      if (ready === 'link') await page.getByRole('link', { name: 'shop' }).waitFor();
+      else if (ready === 'Apply weights') await page.getByRole('button', { name: ready }).waitFor();
+      else await page.getByText(ready).first().waitFor();
+      await page.locator('.live').getByText(/^✓ Live$/).waitFor();
+      for (const v of await axeViolations(page)) found.push(`${scheme} ${path}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(', ')}`);
+      if (scheme === 'dark' && path.endsWith('/shop')) await screenshot(page, 'console-gateway-dark');
+    }
+    await ctx.close();
+  }
+  const { ctx, page } = await newPage(w);
+  await page.goto(w.ui);
+  await page.getByLabel('Token').waitFor();
+  for (const v of await axeViolations(page)) found.push(`sign-in: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.join(', ')}`);
+  await ctx.close();
+  assert.equal(found, []);
 });
 
 t('no script errors or CSP violations on any page', async ({ w }) => {
