@@ -8,6 +8,7 @@ export function SignIn({ onSignIn, problem }: { onSignIn: (token: string) => Pro
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
+    performance.mark('weir:sign-in');
     setBusy(true);
     setError(undefined);
     try {
