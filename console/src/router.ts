@@ -42,5 +42,7 @@ export function interceptLinks(): void {
     if (!a || a.target || a.hasAttribute('download') || a.origin !== location.origin || !a.pathname.startsWith(root)) return;
     e.preventDefault();
     navigate(a.pathname.slice(root.length));
+    // As a page load would: keyboard and screen-reader users start at the new page's content.
+    requestAnimationFrame(() => document.getElementById('main')?.focus());
   });
 }

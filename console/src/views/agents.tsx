@@ -1,3 +1,4 @@
+import { useEffect } from 'preact/hooks';
 import { nsPath, type AgentList } from '../api';
 import { useSession } from '../context';
 import { ago, shortVersion } from '../format';
@@ -7,6 +8,9 @@ import { Badge, ErrorNote, Loading } from '../ui';
 export function AgentsView() {
   const s = useSession();
   const list = useResource<AgentList>(s.api, nsPath(s.ns, '/agents'), { refresh: s.refresh.agents, pollMs: s.pollMs });
+  useEffect(() => {
+    document.title = `Agents · ${s.ns.namespace} · Weir`;
+  }, [s.ns.namespace]);
   const yesNo = (v: boolean, good: boolean) => <Badge tone={v === good ? 'ok' : 'bad'}>{v ? 'yes' : 'no'}</Badge>;
   return (
     <>

@@ -25,6 +25,9 @@ export function AuditView() {
       setLoading(false);
     }
   };
+  useEffect(() => {
+    document.title = `Audit · ${s.ns.namespace} · Weir`;
+  }, [s.ns.namespace]);
   // The newest page again whenever a gateway changed (each write is audited).
   useEffect(() => void load(null), [s.ns.namespace, s.refresh.gateways]);
   return (
