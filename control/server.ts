@@ -23,6 +23,8 @@ import { ControlMetrics } from './metrics.js';
 import { whoami } from './whoami.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
+import { releaseHandlers } from './release-routes.js';
+import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher } from '../release/index.js';
 
 export { DEFAULT_BODY_LIMIT };
 import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
@@ -67,6 +69,10 @@ export interface ControlServerOptions {
   eventHeartbeatMs?: number;
   /** The console build served at /ui/ (dist/ui); null serves no console. Default: none. */
   consoleDir?: string | null;
+  /** Where release policies and runs live; default: the store itself when it holds documents. */
+  releaseStore?: ReleaseDocumentStore;
+  /** Release transitions to NATS (`weir.<org>.<env>.releases.<gateway>`). */
+  releaseEvents?: ReleaseEventPublisher;
 }
 
 export interface ControlServer {
@@ -76,6 +82,8 @@ export interface ControlServer {
   readonly port: number;
   readonly app: ControlApp;
   readonly metrics: ControlMetrics;
+  /** The release API's service (absent when the store holds no documents); the controller listens to it. */
+  readonly releases: ReleaseService | undefined;
 }
 
 export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -118,6 +126,10 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
   });
+  const releaseStore = opts.releaseStore ?? (isDocumentStore(opts.store) ? opts.store : undefined);
+  const releases = releaseStore
+    ? new ReleaseService({ store: releaseStore, gateways: opts.store, audit: opts.audit, events: opts.releaseEvents, logger: log.child({ component: 'releases' }) })
+    : undefined;
   const openapi = JSON.stringify(openApiDocument());
   const hub = new EventHub([storeWatchFeed(opts.store), ...(opts.agentStatus ? [agentStatusFeed(opts.agentStatus)] : []), ...(opts.eventFeeds ?? [])], log);
   const streams = new EventStreams(hub, { registry: metrics.registry, ...(opts.eventHeartbeatMs !== undefined ? { heartbeatMs: opts.eventHeartbeatMs } : {}) });
@@ -333,6 +345,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     openapi: async (_req, reply) => reply.type('application/json; charset=utf-8').send(openapi),
     healthz: async () => ({ status: 'ok', store: opts.store.kind }),
     metrics: async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    ...releaseHandlers(releases, { ctx, param }),
   };
 
   async function routeEdit(req: FastifyRequest, reply: FastifyReply, mode: 'merge' | 'replace'): Promise<unknown> {
@@ -409,6 +422,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   return {
     app,
     metrics,
+    releases,
     get port() {
       return boundPort;
     },
@@ -423,6 +437,11 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       await app.close();
     },
   };
+}
+
+function isDocumentStore(s: unknown): s is ReleaseDocumentStore {
+  const o = s as Partial<ReleaseDocumentStore>;
+  return typeof o.getDocument === 'function' && typeof o.putDocument === 'function' && typeof o.listDocuments === 'function' && typeof o.deleteDocument === 'function' && typeof o.watchDocuments === 'function';
 }
 
 /** org/env from the path; 400 unless both are DNS labels. Null on routes without a namespace. */

@@ -169,3 +169,71 @@ export interface AuditPage {
   records: AuditRecord[];
   next: string | null;
 }
+
+export const RELEASE_ACTIONS = ['approve', 'pause', 'resume', 'abort', 'promote', 'retry'] as const;
+export type ReleaseAction = (typeof RELEASE_ACTIONS)[number];
+export type Phase = 'Pending' | 'Progressing' | 'Paused' | 'Succeeded' | 'Failed' | 'Aborted';
+export interface PauseReason {
+  reason: string;
+  since: string;
+  detail: string;
+}
+export interface ReleaseSummary {
+  id: string;
+  gateway: string;
+  phase: Phase;
+  source: string;
+  target: string;
+  policy: { name: string; version: number | null; hash: string };
+  step: { index: number; name: string };
+  attempt: number;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  pauseReasons: PauseReason[];
+  outcome: { result: string; code: string; reason: string; at: string } | null;
+}
+export interface ReleaseHistory {
+  gateway: string;
+  current: ReleaseSummary | null;
+  releases: ReleaseSummary[];
+}
+export interface ReleaseList {
+  namespace: string;
+  releases: ReleaseSummary[];
+  problems: Array<{ source: string; message: string }>;
+}
+export interface ReleaseCondition {
+  name: string;
+  expression: string;
+  scope: 'policy' | 'step';
+  verdict: 'Passed' | 'Failed' | 'Inconclusive' | 'Error' | 'Pending';
+  reason: string;
+  value: number | null;
+  op: string | null;
+  threshold: number | null;
+  minSamples: number;
+  samples: { source: number | null; target: number | null };
+  counters: { passed: number; failed: number; inconclusive: number; errors: number; consecutiveErrors: number };
+  failureLimit: number;
+  inconclusiveLimit: number;
+}
+export interface ReleaseRun extends ReleaseSummary {
+  transitions: Array<{ at: string; kind: string; from: Phase; to: Phase; step: number; actor: string; reason: string }>;
+  status: {
+    stepCount: number;
+    step: { index: number; name: string; stage: string; weights: { source: number; target: number }; reload: boolean; startedAt: string | null; durationSeconds: number; elapsedSeconds: number | null; timeLeftSeconds: number | null; minSamples: number | null };
+    samples: { source: { route: string; requests: number; minimum: number; pooled: boolean }; target: { route: string; requests: number; minimum: number; pooled: boolean } };
+    conditions: ReleaseCondition[];
+    steps?: Array<{ index: number; name: string; state: 'done' | 'current' | 'pending'; weights: { source: number; target: number }; condition: string | null; gate: 'confirm' | null; durationSeconds: number; minSamples: number | null }>;
+    actions?: Partial<Record<ReleaseAction, { allowed: boolean; code?: string; reason?: string }>>;
+    paused: boolean;
+    finished: boolean;
+    lastMeasurementAt: string | null;
+    pauseReasons: PauseReason[];
+  };
+}
+export interface PolicyList {
+  namespace: string;
+  policies: Array<{ name: string; valid: boolean; steps?: Array<{ name: string; source: number; target: number }>; errors?: string[] }>;
+}

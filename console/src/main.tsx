@@ -12,6 +12,7 @@ import { AgentsView } from './views/agents';
 import { AuditView } from './views/audit';
 import { GatewayView } from './views/gateway';
 import { GatewaysView } from './views/gateways';
+import { GatewayReleasesView, ReleasesView } from './views/releases';
 import { SignIn } from './views/sign-in';
 
 const TOKEN_KEY = 'weir.token';
@@ -134,6 +135,7 @@ function Frame({ me, ns, section = 'gateways', live, signOut, children }: { me: 
         {ns ? (
           <nav aria-label="Sections">
             {link('gateways', 'Gateways', section === 'gateways')}
+            {link('releases', 'Releases', section === 'releases')}
             {link('agents', 'Agents', section === 'agents')}
             {ns.audit ? link('audit', 'Audit', section === 'audit') : null}
           </nav>
@@ -210,7 +212,9 @@ function NamespaceShell({ api, me, ns, section, rest, signOut }: { api: Api; me:
 
   const session: Session = { api, me, ns, live, refresh, pollMs: live.state === 'live' ? 15_000 : 5_000, announce: setSaid };
   let view;
-  if (section === 'gateways' && rest[0]) view = <GatewayView name={decodeURIComponent(rest[0])} key={rest[0]} />;
+  if (section === 'gateways' && rest[0] && rest[1] === 'releases') view = <GatewayReleasesView name={decodeURIComponent(rest[0])} key={`${rest[0]}/releases`} />;
+  else if (section === 'gateways' && rest[0]) view = <GatewayView name={decodeURIComponent(rest[0])} key={rest[0]} />;
+  else if (section === 'releases') view = <ReleasesView />;
   else if (section === 'gateways') view = <GatewaysView />;
   else if (section === 'agents') view = <AgentsView />;
   else if (section === 'audit') view = <AuditView />;

@@ -8,6 +8,7 @@ import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSourc
 import type { AuditLog } from '../../control/audit-read.js';
 import { createControlServer, type ControlServer } from '../../control/server.js';
 import { issueToken, MemoryTokenStore, type Role, type TokenStore } from '../../control/tokens.js';
+import type { ReleaseDocumentStore } from '../../release/index.js';
 
 export interface ApiReply {
   status: number;
@@ -55,6 +56,7 @@ export async function startControl(
     auditLog?: AuditSink & AuditLog;
     consoleDir?: string;
     eventHeartbeatMs?: number;
+    releaseStore?: ReleaseDocumentStore;
   } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
@@ -86,6 +88,7 @@ export async function startControl(
     auditLog: opts.auditLog ?? audit,
     ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
     ...(opts.eventHeartbeatMs !== undefined ? { eventHeartbeatMs: opts.eventHeartbeatMs } : {}),
+    ...(opts.releaseStore ? { releaseStore: opts.releaseStore } : {}),
   });
   const { port } = await server.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${port}`;

@@ -3,7 +3,7 @@
 // UI reach the agent and the traffic, a refused change shows the API's error and changes nothing,
 // a viewer sees no write controls (and a forged write is refused), another client's change shows
 // up live. Screenshots of each screen; the first render of the list is timed (docs/BENCHMARKS.md).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { packageRoot } from '../../runtime/package-root.js';
@@ -270,6 +270,51 @@ t('agents and audit screens', async ({ w }) => {
   await ctx.close();
 });
 
+t('a release started from a policy and driven from the buttons', async ({ w }) => {
+  const policy = await readFile(join(packageRoot(), 'examples', 'release-policies', 'canary.yaml'), 'utf8');
+  const put = await w.control.api('PUT', '/api/v1/namespaces/default/default/release-policies/canary', { token: w.deployer, body: policy });
+  assert.is(put.status, 201, put.text);
+  const { ctx, page } = await newPage(w, w.deployer);
+  await page.goto(`${w.ui}default/default/gateways/shop`);
+  await page.getByRole('link', { name: 'Releases of shop' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Releases of shop' }).waitFor();
+  await page.getByLabel('Policy').selectOption('canary');
+  await page.getByLabel('Source route').selectOption('v1');
+  await page.getByLabel('Target route').selectOption('v2');
+  await page.getByRole('button', { name: 'Start release' }).click();
+  const timeline = page.locator('ol.timeline li');
+  await until(async () => (await timeline.count()) === 4, { what: 'the four steps of the policy' });
+  assert.match((await timeline.nth(0).textContent()) ?? '', /current.*canary-5: v1 95 % \/ v2 5 %/);
+  assert.match((await timeline.nth(3).textContent()) ?? '', /to come.*full/);
+  const run = async (): Promise<{ id: string; phase: string; pauseReasons: Array<{ reason: string }>; status: { actions: Record<string, { allowed: boolean }> } }> =>
+    (await w.control.api('GET', '/api/v1/namespaces/default/default/gateways/shop/releases/current')).json;
+  const id = (await run()).id;
+  await page.getByRole('heading', { name: `Release ${id}` }).waitFor();
+
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByText(/Manual since/).waitFor();
+  assert.equal((await run()).pauseReasons.map((p) => p.reason), ['Manual']);
+  await until(async () => await page.getByRole('button', { name: 'Pause' }).isDisabled(), { what: 'Pause disabled while paused by hand' });
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await until(async () => (await run()).pauseReasons.length === 0, { what: 'resumed' });
+  await page.getByText(/Manual since/).waitFor({ state: 'detached' });
+
+  await page.getByRole('button', { name: 'Abort' }).click();
+  await page.getByRole('button', { name: 'Yes, abort' }).click();
+  await until(async () => (await run()).phase === 'Aborted', { what: 'aborted' });
+  await page.locator('#run-h + dl').getByText(/^! Aborted$/).waitFor();
+  assert.is(await page.getByRole('button', { name: 'Approve' }).isDisabled(), true, 'the API says approve does not apply now');
+  await screenshot(page, 'console-release');
+
+  const viewer = await newPage(w, w.viewer);
+  await viewer.page.goto(`${w.ui}default/default/gateways/shop/releases`);
+  await viewer.page.getByRole('heading', { name: `Release ${id}` }).waitFor();
+  assert.is(await viewer.page.getByRole('button', { name: 'Abort' }).count(), 0, 'a viewer has no release buttons');
+  assert.is(await viewer.page.getByRole('button', { name: 'Start release' }).count(), 0);
+  await viewer.ctx.close();
+  await ctx.close();
+});
+
 t('accessibility: no WCAG 2.1 A/AA violations (axe-core) on each screen, in light and dark', async ({ w }) => {
   const found: string[] = [];
   for (const scheme of ['light', 'dark'] as const) {
@@ -280,6 +325,8 @@ t('accessibility: no WCAG 2.1 A/AA violations (axe-core) on each screen, in ligh
       ['default/default/gateways/shop', 'Apply weights'],
       ['default/default/agents', 'node-1'],
       ['default/default/audit', 'gateway.weights'],
+      ['default/default/releases', 'canary'],
+      ['default/default/gateways/shop/releases', 'Transitions'],
     ] as const) {
       await page.goto(`${w.ui}${path}`);
       if (ready === 'link') await page.getByRole('link', { name: 'shop' }).waitFor();

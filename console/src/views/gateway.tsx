@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiFailure, nsPath, type GatewayList, type GatewayStatus, type GatewaySummary } from '../api';
+import { ApiFailure, nsPath, type GatewayList, type GatewayStatus, type GatewaySummary, type ReleaseHistory } from '../api';
 import { useSession } from '../context';
 import { ago, ms, pct, rate, shortVersion } from '../format';
 import { useResource } from '../resource';
@@ -8,6 +8,7 @@ import { Sparkline } from '../sparkline';
 import { useTraffic } from '../traffic';
 import { Badge, ErrorNote, Loading } from '../ui';
 import { Convergence } from './convergence';
+import { PhaseBadge } from './releases';
 
 export function GatewayView({ name }: { name: string }) {
   const s = useSession();
@@ -47,6 +48,10 @@ export function GatewayView({ name }: { name: string }) {
             </dd>
             <dt>Convergence</dt>
             <dd>{status.error ? <ErrorNote error={status.error} /> : <Convergence status={status.data} />}</dd>
+            <dt>Release</dt>
+            <dd>
+              <ReleaseLine name={name} />
+            </dd>
           </dl>
           {!g.valid ? (
             <p role="alert" class="alert">
@@ -69,6 +74,25 @@ export function GatewayView({ name }: { name: string }) {
           </pre>
         ) : null}
       </section>
+    </>
+  );
+}
+
+function ReleaseLine({ name }: { name: string }) {
+  const s = useSession();
+  const h = useResource<ReleaseHistory>(s.api, nsPath(s.ns, `/gateways/${encodeURIComponent(name)}/releases`), { refresh: s.refresh.releases, pollMs: s.pollMs });
+  const cur = h.data?.current;
+  return (
+    <>
+      {h.error ? <span class="muted">{h.error.message} </span> : null}
+      {cur ? (
+        <>
+          <PhaseBadge phase={cur.phase} /> {cur.source} → {cur.target}, step {cur.step.index}: {cur.step.name} ·{' '}
+        </>
+      ) : h.data ? (
+        <span class="muted">none · </span>
+      ) : null}
+      <a href={href(`${s.ns.org}/${s.ns.env}/gateways/${encodeURIComponent(name)}/releases`)}>Releases of {name}</a>
     </>
   );
 }
