@@ -293,7 +293,13 @@ t('a release started from a policy and driven from the buttons', async ({ w }) =
 
   await page.getByRole('button', { name: 'Pause' }).click();
   await page.getByText(/Manual since/).waitFor();
-  assert.equal((await run()).pauseReasons.map((p) => p.reason), ['Manual']);
+  const paused = await run();
+  assert.equal(paused.pauseReasons.map((p) => p.reason), ['Manual']);
+  assert.equal(
+    Object.fromEntries(Object.entries(paused.status.actions).map(([a, v]) => [a, v.allowed])),
+    { approve: false, pause: false, resume: true, abort: true, promote: true, retry: false },
+    'the API tells which actions apply to a run paused by hand',
+  );
   await until(async () => await page.getByRole('button', { name: 'Pause' }).isDisabled(), { what: 'Pause disabled while paused by hand' });
   await page.getByRole('button', { name: 'Resume' }).click();
   await until(async () => (await run()).pauseReasons.length === 0, { what: 'resumed' });
