@@ -5,12 +5,9 @@
 import type { Subscription } from 'nats';
 import type { Logger } from '../runtime/log.js';
 import type { NatsConnector } from '../events/nats-connection.js';
-import { subjects, type GatewayChangedEvent } from '../events/contract.js';
+import { subjects, type GatewayChangedEvent, type ReleaseEvent } from '../events/contract.js';
 import type { Namespace } from '../store/store.js';
 import type { CloseFeed, EmitEvent, EventFeed } from './event-hub.js';
-
-/** `weir.<org>.<env>.releases.<gateway>`: the release controller's transitions. */
-export const releaseSubjects = (ns: Namespace): string => `weir.${ns.org}.${ns.env}.releases.*`;
 
 function parse(data: Uint8Array): unknown {
   try {
@@ -37,14 +34,14 @@ export function natsEventFeed(connector: Pick<NatsConnector, 'onUp'>, log: Logge
               emit({ type: 'gateway', gateway: ev.gateway, version: ev.version ?? null, ...(ev.action ? { action: ev.action } : {}), ...(ev.by ? { by: ev.by } : {}), at: ev.at ?? new Date().toISOString(), via: 'nats' });
             },
           }),
-          nc.subscribe(releaseSubjects(ns), {
+          nc.subscribe(subjects.namespaceReleases(ns), {
             callback: (err, msg) => {
               if (err) return log.warn({ err: err.message }, 'release subscription error');
+              // The subject names the gateway (NATS permissions are per subject); the body is a ReleaseEvent.
               const gateway = msg.subject.split('.')[4] ?? '';
-              const body = parse(msg.data);
-              if (gateway === '' || body === undefined) return;
-              const at = (body as { at?: unknown }).at;
-              emit({ type: 'release', gateway, at: typeof at === 'string' ? at : new Date().toISOString(), release: body });
+              const body = parse(msg.data) as Partial<ReleaseEvent> | undefined;
+              if (gateway === '' || body === undefined || typeof body !== 'object' || body === null) return;
+              emit({ type: 'release', gateway, at: typeof body.at === 'string' ? body.at : new Date().toISOString(), release: body });
             },
           }),
         ];
