@@ -27,3 +27,22 @@ export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'idle'
 export function Loading({ what }: { what: string }) {
   return <p class="muted" aria-busy="true">Loading {what}…</p>;
 }
+
+/** A table's column headings; `num` columns are right-aligned figures. */
+export function Head({ cols }: { cols: Array<string | { label: string; num: true }> }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c) =>
+          typeof c === 'string' ? (
+            <th scope="col">{c}</th>
+          ) : (
+            <th scope="col" class="num">
+              {c.label}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}

@@ -3,7 +3,7 @@ import { nsPath, type AgentList } from '../api';
 import { useSession } from '../context';
 import { ago, shortVersion } from '../format';
 import { useResource } from '../resource';
-import { Badge, ErrorNote, Loading } from '../ui';
+import { Badge, ErrorNote, Loading, Head } from '../ui';
 
 export function AgentsView() {
   const s = useSession();
@@ -21,17 +21,7 @@ export function AgentsView() {
       {list.data && list.data.statusSource !== 'unavailable' && list.data.agents.length === 0 ? <p>No agent of {s.ns.namespace} has reported.</p> : null}
       {list.data && list.data.agents.length > 0 ? (
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Agent</th>
-              <th scope="col">Health</th>
-              <th scope="col">Applied</th>
-              <th scope="col">Serving from cache</th>
-              <th scope="col">Store reachable</th>
-              <th scope="col">Problems</th>
-              <th scope="col">Last heard</th>
-            </tr>
-          </thead>
+          <Head cols={['Agent', 'Health', 'Applied', 'Serving from cache', 'Store reachable', 'Problems', 'Last heard']} />
           <tbody>
             {list.data.agents.map((a) => (
               <tr>

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiFailure, nsPath, type AuditPage, type AuditRecord } from '../api';
 import { useSession } from '../context';
 import { ago, shortVersion, time } from '../format';
-import { ErrorNote, Loading } from '../ui';
+import { ErrorNote, Loading, Head } from '../ui';
 
 export function AuditView() {
   const s = useSession();
@@ -39,15 +39,7 @@ export function AuditView() {
       {!loading && !error && records.length === 0 ? <p>No writes recorded in {s.ns.namespace}.</p> : null}
       {records.length > 0 ? (
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Version</th>
-            </tr>
-          </thead>
+          <Head cols={['Time', 'Actor', 'Action', 'Target', 'Version']} />
           <tbody>
             {records.map((r) => (
               <tr>

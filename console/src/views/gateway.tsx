@@ -6,7 +6,7 @@ import { useResource } from '../resource';
 import { href } from '../router';
 import { Sparkline } from '../sparkline';
 import { useTraffic } from '../traffic';
-import { Badge, ErrorNote, Loading } from '../ui';
+import { Badge, ErrorNote, Loading, Head } from '../ui';
 import { Convergence } from './convergence';
 import { PhaseBadge } from './releases';
 
@@ -103,21 +103,7 @@ function RoutesTable({ g, traffic }: { g: GatewaySummary; traffic: ReturnType<ty
       <h2 id="routes-h">Routes</h2>
       {traffic.error ? <p class="note">Traffic figures unavailable: {traffic.error.message}</p> : null}
       <table class="grid">
-        <thead>
-          <tr>
-            <th scope="col">Route</th>
-            <th scope="col" class="num">
-              Weight
-            </th>
-            <th scope="col">Condition</th>
-            <th scope="col" class="num">
-              Targets
-            </th>
-            <th scope="col">Requests/s</th>
-            <th scope="col">Errors</th>
-            <th scope="col">p95</th>
-          </tr>
-        </thead>
+        <Head cols={['Route', { label: 'Weight', num: true }, 'Condition', { label: 'Targets', num: true }, 'Requests/s', 'Errors', 'p95']} />
         <tbody>
           {(g.routes ?? []).map((r) => {
             const pts = traffic.series.get(r.name) ?? [];
@@ -244,14 +230,7 @@ function AgentsOfGateway({ status }: { status: GatewayStatus | undefined }) {
       {status.agents.length === 0 && status.statusSource !== 'unavailable' ? <p>No agent of this environment has reported.</p> : null}
       {status.agents.length > 0 ? (
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Agent</th>
-              <th scope="col">Applied version</th>
-              <th scope="col">Problems</th>
-              <th scope="col">Last heard</th>
-            </tr>
-          </thead>
+          <Head cols={['Agent', 'Applied version', 'Problems', 'Last heard']} />
           <tbody>
             {status.agents.map((a) => (
               <tr>

@@ -5,7 +5,7 @@ import { ms, pct, rate } from '../format';
 import { useResource } from '../resource';
 import { href } from '../router';
 import { useTraffic } from '../traffic';
-import { ErrorNote, Loading } from '../ui';
+import { ErrorNote, Loading, Head } from '../ui';
 import { Convergence } from './convergence';
 
 let marked = false;
@@ -46,26 +46,7 @@ export function GatewaysView() {
       {list.data && list.data.gateways.length === 0 ? <p>No gateways in {s.ns.namespace} yet. Create one with <code>weir gateway apply -f gateway.yaml -n {s.ns.namespace}</code>.</p> : null}
       {list.data && list.data.gateways.length > 0 ? (
         <table class="grid gateways">
-          <thead>
-            <tr>
-              <th scope="col">Gateway</th>
-              <th scope="col">Port</th>
-              <th scope="col">Route</th>
-              <th scope="col" class="num">
-                Weight
-              </th>
-              <th scope="col" class="num">
-                Requests/s
-              </th>
-              <th scope="col" class="num">
-                Errors
-              </th>
-              <th scope="col" class="num">
-                p95
-              </th>
-              <th scope="col">Convergence</th>
-            </tr>
-          </thead>
+          <Head cols={['Gateway', 'Port', 'Route', { label: 'Weight', num: true }, { label: 'Requests/s', num: true }, { label: 'Errors', num: true }, { label: 'p95', num: true }, 'Convergence']} />
           {list.data.gateways.map((g) => (
             <GatewayRows g={g} key={g.name} onMetricsProblem={setMetricsProblem} />
           ))}

@@ -7,7 +7,7 @@ import { useSession } from '../context';
 import { ago, time } from '../format';
 import { useResource } from '../resource';
 import { href } from '../router';
-import { Badge, ErrorNote, Loading } from '../ui';
+import { Badge, ErrorNote, Loading, Head } from '../ui';
 
 const FINISHED: Phase[] = ['Succeeded', 'Failed', 'Aborted'];
 
@@ -34,16 +34,7 @@ export function ReleasesView() {
       {list.data && list.data.releases.length === 0 ? <p>No release has run in {s.ns.namespace}. Start one from a gateway's Releases page.</p> : null}
       {list.data && list.data.releases.length > 0 ? (
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Gateway</th>
-              <th scope="col">Phase</th>
-              <th scope="col">Step</th>
-              <th scope="col">Release</th>
-              <th scope="col">Policy</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
+          <Head cols={['Gateway', 'Phase', 'Step', 'Release', 'Policy', 'Updated']} />
           <tbody>
             {list.data.releases.map((r) => (
               <tr>
@@ -103,15 +94,7 @@ export function GatewayReleasesView({ name }: { name: string }) {
         <section aria-labelledby="history-h">
           <h2 id="history-h">History</h2>
           <table class="grid">
-            <thead>
-              <tr>
-                <th scope="col">Release</th>
-                <th scope="col">Phase</th>
-                <th scope="col">Policy</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Started</th>
-              </tr>
-            </thead>
+            <Head cols={['Release', 'Phase', 'Policy', 'Outcome', 'Started']} />
             <tbody>
               {history.data.releases.map((r) => (
                 <tr>
@@ -208,18 +191,7 @@ function RunPanel({ run, base, onChange }: { run: ReleaseRun; base: string; onCh
       {st.conditions.length === 0 ? <p class="muted">This step has no conditions.</p> : null}
       {st.conditions.length > 0 ? (
         <table class="grid">
-          <thead>
-            <tr>
-              <th scope="col">Condition</th>
-              <th scope="col" class="num">
-                Last value
-              </th>
-              <th scope="col">Threshold</th>
-              <th scope="col">Verdict</th>
-              <th scope="col">Passed / failed / inconclusive / errors</th>
-              <th scope="col">Why</th>
-            </tr>
-          </thead>
+          <Head cols={['Condition', { label: 'Last value', num: true }, 'Threshold', 'Verdict', 'Passed / failed / inconclusive / errors', 'Why']} />
           <tbody>
             {st.conditions.map((c) => (
               <tr>
@@ -245,15 +217,7 @@ function RunPanel({ run, base, onChange }: { run: ReleaseRun; base: string; onCh
       ) : null}
       <h3>Transitions</h3>
       <table class="grid">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">What</th>
-            <th scope="col">Phase</th>
-            <th scope="col">By</th>
-            <th scope="col">Why</th>
-          </tr>
-        </thead>
+        <Head cols={['When', 'What', 'Phase', 'By', 'Why']} />
         <tbody>
           {[...run.transitions]
             .reverse()
