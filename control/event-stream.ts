@@ -113,11 +113,6 @@ export class EventStreams {
     else unsubscribe = off;
   }
 
-  /** Streams open now. */
-  count(): number {
-    return this.open.size;
-  }
-
   /** Ends every stream with `event: bye` (server shutdown). */
   closeAll(reason = 'shutdown'): void {
     for (const s of [...this.open]) s.end(reason);
