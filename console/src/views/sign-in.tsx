@@ -23,7 +23,7 @@ export function SignIn({ onSignIn, problem }: { onSignIn: (token: string) => Pro
       <h1>Weir console</h1>
       <form onSubmit={submit}>
         <label for="token">Token</label>
-        <input id="token" name="token" type="password" autocomplete="off" spellcheck={false} required value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} aria-describedby="token-help" />
+        <input id="token" name="token" type="password" autoFocus autocomplete="off" spellcheck={false} required value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} aria-describedby="token-help" />
         <p id="token-help" class="muted">
           A Weir API token (weir_…), as printed by <code>make up</code> or issued with <code>weir token create</code>. It is kept in this tab only (sessionStorage) and sent as a bearer token.
         </p>
