@@ -1,7 +1,7 @@
 // Edits and conversions of a stored gateway's text. YAML is edited through the `yaml`
 // package's Document API so comments, key order and scalar styles survive; JSON is edited the
 // same way and written back with its original indentation and key order.
-import { isMap, isScalar, parseDocument, type Document, YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Document, YAMLMap } from 'yaml';
 import type { StoreFormat } from '../store/store-writer.js';
 
 /** `undefined`: leave as is; `null`: remove the field. */
@@ -88,4 +88,24 @@ export function orderedJson(v: unknown, indent: string | number, depth = 0): str
   }
   if (v === undefined) return 'null';
   return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * Fills in what the control API assigns: `port` (replacing an unassigned one) and a virtual
+ * host appended to `virtual_hosts` (a string or null becomes a list). Comments and order stay.
+ */
+export function placeFields(text: string, format: StoreFormat, fill: { port?: number | string; virtualHost?: string }): string {
+  const doc = parse(text);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return text; // the parser will say what is wrong
+  const root = doc.contents;
+  if (fill.port !== undefined) doc.set('port', doc.createNode(fill.port));
+  if (fill.virtualHost !== undefined) {
+    const current = root.get('virtual_hosts', true);
+    const list: unknown[] = isSeq(current) ? current.items.map((i) => (isScalar(i) ? i.value : i)) : isScalar(current) && typeof current.value === 'string' ? [current.value] : [];
+    if (!list.some((h) => typeof h === 'string' && h.toLowerCase() === fill.virtualHost)) {
+      if (isSeq(current)) current.add(doc.createNode(fill.virtualHost));
+      else doc.set('virtual_hosts', doc.createNode([...list, fill.virtualHost]));
+    }
+  }
+  return format === 'yaml' ? doc.toString({ lineWidth: 0 }) : orderedJson(doc.toJS({ mapAsMap: true }), jsonIndent(text)) + (text.endsWith('\n') ? '\n' : '');
 }
