@@ -345,7 +345,10 @@ class Parser {
     const expected = 'a condition ("user-agent", "host", "has", "misses", "cookie", "header", "true", "false", "<...>")';
     const rest = this.lx.src.slice(t.col - 1);
     const candidate = (/^.*?(?= +(?:and|or)(?=[ (!<]|$)| *(?:&&|\|\|)|$)/i.exec(rest)?.[0] ?? rest).trim();
-    if (/^[a-z][a-z0-9_.]*(?:\(| +\S)/.test(candidate) && checkRawAcl(candidate) === null) {
+    // HAProxy fetch names: with arguments, `_` or `.` (hdr_sub(...), path_beg, req.hdr), or a few bare ones.
+    const fetch = /^[a-z][a-z0-9_.]*/.exec(candidate)?.[0] ?? '';
+    const fetchLike = /[_.]/.test(fetch) || candidate[fetch.length] === '(' || BARE_FETCHES.has(fetch);
+    if (fetchLike && / |\(/.test(candidate) && checkRawAcl(candidate) === null) {
       throw new ConditionSyntaxError(
         `unexpected ${describe(t)} at column ${t.col}, expected ${expected}; if ${quoteText(candidate)} is a raw HAProxy ACL, write it in brackets: "< ${candidate} >" (Weir never passes unbracketed text to HAProxy)`,
       );
@@ -353,6 +356,8 @@ class Parser {
     this.unexpected(t, expected);
   }
 }
+
+const BARE_FETCHES = new Set(['src', 'dst', 'method', 'path', 'url', 'base', 'query', 'hdr', 'cook', 'ssl_fc', 'always_true', 'always_false']);
 
 function quoteText(s: string): string {
   return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);

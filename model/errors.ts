@@ -13,7 +13,7 @@ export interface ModelError {
 }
 
 /** Finds a field in the source text: `routes.v2.weight` → line and column of its value. */
-export type Locator = (at: readonly PathSegment[]) => { line: number; column: number } | undefined;
+export type Locator = (at: readonly PathSegment[], opts?: { key?: boolean }) => { line: number; column: number } | undefined;
 
 export type PathSegment = string | number;
 
@@ -63,7 +63,7 @@ type Issue = z.core.$ZodIssue;
  */
 export function issuesToModelErrors(source: string, issues: readonly Issue[], base: readonly PathSegment[] = [], locate?: Locator): ModelError[] {
   const out: ModelError[] = [];
-  const err = (at: readonly PathSegment[], message: string, locateAt = at) => out.push(modelError(source, at, message, locate, locateAt));
+  const err = (at: readonly PathSegment[], message: string) => out.push(modelError(source, at, message, locate));
   for (const issue of issues) {
     const path = [...base, ...(issue.path as PathSegment[])];
     switch (issue.code) {
@@ -71,11 +71,12 @@ export function issuesToModelErrors(source: string, issues: readonly Issue[], ba
         for (const key of issue.keys) {
           const inTarget = path.length >= 2 && path[path.length - 2] === 'targets' && typeof path[path.length - 1] === 'number';
           const hint = Object.hasOwn(VAMP_FIELD_HINTS, key) && (inTarget || key === 'instances') ? ` (${VAMP_FIELD_HINTS[key]})` : '';
-          err(path, `unknown field ${quote(key)}${hint}`, [...path, key]);
+          out.push(modelError(source, path, `unknown field ${quote(key)}${hint}`, locate && ((at) => locate(at, { key: true })), [...path, key]));
         }
         break;
       case 'invalid_key':
-        out.push(...issuesToModelErrors(source, issue.issues, path, locate));
+        // The key itself is wrong: point at it, not at its value.
+        out.push(...issuesToModelErrors(source, issue.issues, path, locate && ((at) => locate(at, { key: true }))));
         break;
       case 'invalid_union': {
         if ('input' in issue && issue.input === undefined) {

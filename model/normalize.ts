@@ -200,7 +200,8 @@ function vampOnlyFields(c: Collector, at: PathSegment[], obj: Record<string, unk
   for (const key of Object.keys(fields)) {
     const v = obj[key];
     if (isEmptyValue(v)) continue;
-    const shown = quote(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v), 60);
+    const json = JSON.stringify(v) ?? String(v);
+    const shown = typeof v === 'string' ? quote(v, 60) : json.length > 60 ? `${json.slice(0, 60)}…` : json;
     c.add([...at, key], `Vamp's ${JSON.stringify(key)} is not supported when set (${shown}): ${VAMP_ONLY_HINTS[key] ?? 'remove it'}`);
   }
 }
@@ -306,7 +307,10 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
     const other = lowerNames.get(e.name.toLowerCase());
     if (other === undefined) lowerNames.set(e.name.toLowerCase(), e);
     else if (other.key === e.key) c.add(e.at, `route ${quote(e.key)} is given twice`);
-    else c.add(e.at, `route names ${quote(other.name)} and ${quote(e.name)}${e.name !== e.key ? ` (from ${quote(e.key)})` : ''} collide after normalisation (names are compared ignoring case)`);
+    else {
+      const named = [other, e].filter((x) => x.name !== x.key).map((x) => `${quote(x.key)} is named ${quote(x.name)}; `).join('');
+      c.add(e.at, `route names ${quote(other.key)} and ${quote(e.key)} collide after normalisation (${named}names are compared ignoring case)`);
+    }
   }
 
   const routes: Route[] = [];

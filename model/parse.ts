@@ -36,24 +36,26 @@ function keyText(key: unknown): string {
 
 /** Field path → line and column of the value written there (of its key when it has no value; of the nearest enclosing node when it is absent). */
 function locator(doc: Document.Parsed, lines: LineCounter): Locator {
-  return (at) => {
+  return (at, opts) => {
     let node: unknown = doc.contents;
     let found: Node | null = isNodeWithRange(node) ? node : null;
-    for (const seg of at) {
+    at.forEach((seg, i) => {
+      if (node === undefined) return;
       if (isMap(node)) {
         const pair = node.items.find((p) => keyText(p.key) === String(seg));
-        if (!pair) break;
+        if (!pair) return void (node = undefined);
         const value: unknown = pair.value;
-        const target = isNodeWithRange(value) && !(isScalar(value) && value.value === null && value.range[0] === value.range[1]) ? value : pair.key;
+        const wantKey = opts?.key === true && i === at.length - 1;
+        const target = !wantKey && isNodeWithRange(value) && !(isScalar(value) && value.value === null && value.range[0] === value.range[1]) ? value : pair.key;
         if (isNodeWithRange(target)) found = target;
         node = value;
       } else if (isSeq(node) && typeof seg === 'number') {
         const item: unknown = node.items[seg];
-        if (!isNodeWithRange(item)) break;
+        if (!isNodeWithRange(item)) return void (node = undefined);
         found = item;
         node = item;
-      } else break;
-    }
+      } else node = undefined;
+    });
     if (!found?.range) return undefined;
     const pos = lines.linePos(found.range[0]);
     return { line: pos.line, column: pos.col };
