@@ -345,10 +345,7 @@ class Parser {
     const expected = 'a condition ("user-agent", "host", "has", "misses", "cookie", "header", "true", "false", "<...>")';
     const rest = this.lx.src.slice(t.col - 1);
     const candidate = (/^.*?(?= +(?:and|or)(?=[ (!<]|$)| *(?:&&|\|\|)|$)/i.exec(rest)?.[0] ?? rest).trim();
-    // HAProxy fetch names: with arguments, `_` or `.` (hdr_sub(...), path_beg, req.hdr), or a few bare ones.
-    const fetch = /^[a-z][a-z0-9_.]*/.exec(candidate)?.[0] ?? '';
-    const fetchLike = /[_.]/.test(fetch) || candidate[fetch.length] === '(' || BARE_FETCHES.has(fetch);
-    if (fetchLike && / |\(/.test(candidate) && checkRawAcl(candidate) === null) {
+    if (looksLikeRawAcl(candidate)) {
       throw new ConditionSyntaxError(
         `unexpected ${describe(t)} at column ${t.col}, expected ${expected}; if ${quoteText(candidate)} is a raw HAProxy ACL, write it in brackets: "< ${candidate} >" (Weir never passes unbracketed text to HAProxy)`,
       );
@@ -358,6 +355,20 @@ class Parser {
 }
 
 const BARE_FETCHES = new Set(['src', 'dst', 'method', 'path', 'url', 'base', 'query', 'hdr', 'cook', 'ssl_fc', 'always_true', 'always_false']);
+const WEIR_KEYWORD = /^(?:not|has|contains|misses|cookie|header|host|true|false|user[-.]?agent)$/i;
+
+/**
+ * Whether unbracketed text reads as a raw HAProxy ACL (what Vamp passed on unparsed): a fetch
+ * name with arguments, "_" or "." (hdr_sub(...), path_beg, req.hdr) or a common bare one (src,
+ * method, ...), then a pattern, and valid as `< … >`. Used for hints and by `weir import vamp`.
+ */
+export function looksLikeRawAcl(text: string): boolean {
+  const t = text.trim();
+  const fetch = /^[a-z][a-z0-9_.]*/.exec(t)?.[0] ?? '';
+  if (fetch === '' || WEIR_KEYWORD.test(fetch)) return false;
+  const fetchLike = /[_.]/.test(fetch) || t[fetch.length] === '(' || BARE_FETCHES.has(fetch);
+  return fetchLike && / |\(/.test(t) && !/[<>]/.test(t) && checkRawAcl(t) === null;
+}
 
 function quoteText(s: string): string {
   return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);

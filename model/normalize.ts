@@ -4,8 +4,7 @@
 import type { CompiledCondition, Gateway, PortMode, Rewrite, Route, Sticky, Target } from './gateway.js';
 import type { GatewayInputParsed, RewriteInputParsed, RouteInputParsed, TargetInputParsed } from './schema.js';
 import { GATEWAY_NAME, HTTP_ONLY_BALANCE, MAX_REWRITE_LENGTH, MAX_ROUTES, REWRITE_TEXT, TARGET_ROUTE_KEY, VAMP_GATEWAY_FIELDS, VAMP_ONLY_HINTS, VAMP_ROUTE_FIELDS } from './schema.js';
-import { compileCondition } from './condition.js';
-import { checkRawAcl } from './acl-text.js';
+import { compileCondition, looksLikeRawAcl } from './condition.js';
 import { classifyHost, splitHostPort } from './hosts.js';
 import { fillWeights } from './weights.js';
 import { modelError, quote, type Locator, type ModelError, type PathSegment } from './errors.js';
@@ -85,9 +84,8 @@ export function vampRewriteCondition(src: string): string | null {
     }
     return out.length === 1 ? (out[0] as string) : out.map((o) => `(${o})`).join(' or ');
   }
-  // Text that starts like Weir's language is Weir's: its error is the one to report.
-  if (/^(?:[!(<]|(?:not|has|contains|misses|cookie|header|host|true|false|user[-.]?agent)(?![A-Za-z0-9_.:-]))/i.test(text)) return null;
-  return checkRawAcl(text) === null && !text.includes('<') && !text.includes('>') ? `< ${text} >` : null;
+  // Vamp wrapped a bare condition in `{ }`: one ACL. Text that reads as Weir's language is Weir's.
+  return looksLikeRawAcl(text) ? `< ${text} >` : null;
 }
 
 /** Checks a rewrite text (path, regex, replacement); `logFormat` ones may only use `%%` and `%[...]`. */

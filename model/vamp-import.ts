@@ -3,8 +3,7 @@
 // carries, and says per gateway what it changed (notes) and what it could not convert (problems).
 // Every converted document is checked with the same parser the agent uses.
 import { stringify } from 'yaml';
-import { compileCondition } from './condition.js';
-import { checkRawAcl } from './acl-text.js';
+import { compileCondition, looksLikeRawAcl } from './condition.js';
 import { parseGateway } from './parse.js';
 import { checkNamespace } from './namespace.js';
 import { formatModelError } from './errors.js';
@@ -154,7 +153,7 @@ function convertOne(raw: unknown, origin: string): VampConversion {
     if (cond === null) conv.problems.push(`${where}: condition ${JSON.stringify(r.condition)} is a reference to a stored condition, which the export does not carry`);
     else if (cond !== undefined) {
       const compiled = compileCondition(cond);
-      if (!compiled.ok && checkRawAcl(cond.trim()) === null && !cond.includes('<')) {
+      if (!compiled.ok && looksLikeRawAcl(cond)) {
         // Vamp handed a condition it could not parse to HAProxy as a raw ACL: say so in Weir's syntax.
         out.condition = `< ${cond.trim()} >`;
         conv.notes.push(`${where}: condition ${JSON.stringify(cond)} is a raw HAProxy ACL (Vamp passed it on as is): written as ${JSON.stringify(out.condition)}`);
