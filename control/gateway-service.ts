@@ -238,10 +238,6 @@ export class GatewayService {
    * the namespace's range that no gateway and no live agent's own listener holds.
    */
   private async assignPort(ns: Namespace, name: string, current: StoreEntry | null): Promise<number> {
-    if (current) {
-      const r = parseEntry(current);
-      if (r.ok) return r.gateway.port;
-    }
     const range = rangeFor(this.deps.portRanges ?? [], ns);
     const snap = await this.snapshot(ns);
     const taken = new Set<number>();
@@ -251,6 +247,9 @@ export class GatewayService {
       if (r.ok) taken.add(r.gateway.port);
     }
     for (const a of this.deps.agentStatus?.agents(ns) ?? []) if (!a.quiet) for (const r of a.reservedPorts ?? []) taken.add(r.port);
+    // Its own port, unless another writer took it meanwhile (then this write moves it).
+    const own = current ? parseEntry(current) : null;
+    if (own?.ok && !taken.has(own.gateway.port)) return own.gateway.port;
     const port = range ? freePort(range, taken) : null;
     if (port === null) {
       const e: ModelError = { source: entrySource(name), path: 'port', message: `no free port left in ${range ? `${range.lo}-${range.hi}` : 'the range'} for namespace ${namespaceKey(ns)} (WEIR_PORT_RANGE): give a port` };
