@@ -17,6 +17,8 @@ import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
 import { ControlMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
+import { releaseHandlers } from './release-routes.js';
+import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher } from '../release/index.js';
 
 export { DEFAULT_BODY_LIMIT };
 import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
@@ -56,6 +58,10 @@ export interface ControlServerOptions {
   /** WEIR_PORT_RANGE and WEIR_VHOST_DOMAIN: what the API fills in on a write (control/gateway-placement.ts). */
   portRanges?: readonly PortRangeRule[];
   vhostDomain?: string | undefined;
+  /** Where release policies and runs live; default: the store itself when it holds documents. */
+  releaseStore?: ReleaseDocumentStore;
+  /** Release transitions to NATS (`weir.<org>.<env>.releases.<gateway>`). */
+  releaseEvents?: ReleaseEventPublisher;
 }
 
 export interface ControlServer {
@@ -65,6 +71,8 @@ export interface ControlServer {
   readonly port: number;
   readonly app: ControlApp;
   readonly metrics: ControlMetrics;
+  /** The release API's service (absent when the store holds no documents); the controller listens to it. */
+  readonly releases: ReleaseService | undefined;
 }
 
 export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -109,6 +117,10 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     portRanges: opts.portRanges ?? parsePortRanges('WEIR_PORT_RANGE', DEFAULT_PORT_RANGE),
     vhostDomain: opts.vhostDomain,
   });
+  const releaseStore = opts.releaseStore ?? (isDocumentStore(opts.store) ? opts.store : undefined);
+  const releases = releaseStore
+    ? new ReleaseService({ store: releaseStore, gateways: opts.store, audit: opts.audit, events: opts.releaseEvents, logger: log.child({ component: 'releases' }) })
+    : undefined;
   const openapi = JSON.stringify(openApiDocument());
 
   const app = Fastify({
@@ -275,6 +287,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     openapi: async (_req, reply) => reply.type('application/json; charset=utf-8').send(openapi),
     healthz: async () => ({ status: 'ok', store: opts.store.kind }),
     metrics: async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    ...releaseHandlers(releases, { ctx, param }),
   };
 
   async function routeEdit(req: FastifyRequest, reply: FastifyReply, mode: 'merge' | 'replace'): Promise<unknown> {
@@ -349,6 +362,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   return {
     app,
     metrics,
+    releases,
     get port() {
       return boundPort;
     },
@@ -363,6 +377,11 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       await app.close();
     },
   };
+}
+
+function isDocumentStore(s: unknown): s is ReleaseDocumentStore {
+  const o = s as Partial<ReleaseDocumentStore>;
+  return typeof o.getDocument === 'function' && typeof o.putDocument === 'function' && typeof o.listDocuments === 'function' && typeof o.deleteDocument === 'function' && typeof o.watchDocuments === 'function';
 }
 
 /** org/env from the path; 400 unless both are DNS labels. Null on routes without a namespace. */

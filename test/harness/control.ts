@@ -8,6 +8,7 @@ import type { Store } from '../../control/gateway-service.js';
 import type { AgentStatusSource, ChangePublisher, TrafficMetricsSource } from '../../control/seams.js';
 import { createControlServer, type ControlServer } from '../../control/server.js';
 import { issueToken, MemoryTokenStore, type Role, type TokenStore } from '../../control/tokens.js';
+import type { ReleaseDocumentStore } from '../../release/index.js';
 
 export interface ApiReply {
   status: number;
@@ -44,7 +45,7 @@ export const nsPath = (ns: Namespace, rest = ''): string => `/api/v1/namespaces/
 
 export async function startControl(
   store: Store,
-  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture; portRanges?: PortRangeRule[]; vhostDomain?: string } = {},
+  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture; releaseStore?: ReleaseDocumentStore; portRanges?: PortRangeRule[]; vhostDomain?: string } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
   const audit = opts.replicaOf?.audit ?? new MemoryAuditSink();
@@ -74,6 +75,7 @@ export async function startControl(
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
     ...(opts.portRanges !== undefined ? { portRanges: opts.portRanges } : {}),
     ...(opts.vhostDomain !== undefined ? { vhostDomain: opts.vhostDomain } : {}),
+    ...(opts.releaseStore ? { releaseStore: opts.releaseStore } : {}),
   });
   const { port } = await server.listen('127.0.0.1', 0);
   const base = `http://127.0.0.1:${port}`;
