@@ -90,6 +90,8 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     consoleDir: settings.consoleDir,
     ...((extras.auditLog ?? fileAudit) ? { auditLog: (extras.auditLog ?? fileAudit) as AuditLog } : {}),
     ...(extras.eventFeeds ? { eventFeeds: extras.eventFeeds } : {}),
+    portRanges: settings.portRanges,
+    vhostDomain: settings.vhostDomain,
     ...(extras.events ? { events: extras.events } : {}),
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
     ...(trafficMetrics ? { trafficMetrics } : {}),

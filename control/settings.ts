@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { packageRoot } from '../runtime/package-root.js';
 import { parseHostPort, SettingsError } from '../runtime/settings-parse.js';
 import { DEFAULT_BODY_LIMIT } from './request-body.js';
+import { DEFAULT_PORT_RANGE, parsePortRanges, parseVhostDomain, type PortRangeRule } from './gateway-placement.js';
 
 export interface ControlSettings {
   /** WEIR_STORE, parsed by the agent's `openStore`. */
@@ -15,6 +16,10 @@ export interface ControlSettings {
   bodyLimitBytes: number;
   /** The console build served at /ui/; null = no console (WEIR_CONSOLE_DIR=off). */
   consoleDir: string | null;
+  /** WEIR_PORT_RANGE: where gateways written without a port get one. */
+  portRanges: PortRangeRule[];
+  /** WEIR_VHOST_DOMAIN: automatic virtual hosts <gateway>.<env>.<org>.<domain>; off when unset. */
+  vhostDomain: string | undefined;
 }
 
 export interface ControlSettingSpec {
@@ -31,6 +36,8 @@ export const CONTROL_SETTINGS: ControlSettingSpec[] = [
   { key: 'adminToken', env: 'WEIR_ADMIN_TOKEN', default: '', help: 'admin token to install at first start (weir_<id>_<secret>); else one is generated and shown once' },
   { key: 'consoleDir', env: 'WEIR_CONSOLE_DIR', default: '', help: 'the web console build served at /ui/ (default: the bundled dist/ui); off serves no console' },
   { key: 'bodyLimitBytes', env: 'WEIR_CONTROL_BODY_LIMIT', default: String(DEFAULT_BODY_LIMIT), help: 'largest request body in bytes (413 above)' },
+  { key: 'portRanges', env: 'WEIR_PORT_RANGE', default: DEFAULT_PORT_RANGE, help: 'ports for gateways written without one: lo-hi, or per namespace org/env=lo-hi,org/*=lo-hi,*=lo-hi (most specific wins; "none" disables)' },
+  { key: 'vhostDomain', env: 'WEIR_VHOST_DOMAIN', default: '', help: 'when set, every http gateway written also answers <gateway>.<env>.<org>.<domain> (Vamp-style virtual hosts)' },
 ];
 
 export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ControlSettings {
@@ -53,5 +60,7 @@ export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd
     adminToken: admin === '' ? undefined : admin,
     bodyLimitBytes: Number(limitRaw),
     consoleDir: consoleDir === 'off' ? null : consoleDir === '' ? join(packageRoot(), 'dist', 'ui') : resolve(cwd, consoleDir),
+    portRanges: v('portRanges').trim() === 'none' ? [] : parsePortRanges('WEIR_PORT_RANGE', v('portRanges')),
+    vhostDomain: parseVhostDomain('WEIR_VHOST_DOMAIN', v('vhostDomain')),
   };
 }

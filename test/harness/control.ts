@@ -1,5 +1,6 @@
 // A control API on a free port over a given store, with one token per role/tenant and an
 // in-memory audit log. Requests go through fetch, so they cross real HTTP.
+import type { PortRangeRule } from '../../control/gateway-placement.js';
 import type { Namespace } from '../../store/store.js';
 import { silentLogger } from '../../runtime/log.js';
 import { MemoryAuditSink } from '../../control/audit-file.js';
@@ -57,6 +58,8 @@ export async function startControl(
     consoleDir?: string;
     eventHeartbeatMs?: number;
     releaseStore?: ReleaseDocumentStore;
+    portRanges?: PortRangeRule[];
+    vhostDomain?: string;
   } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
@@ -88,6 +91,8 @@ export async function startControl(
     auditLog: opts.auditLog ?? audit,
     ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
     ...(opts.eventHeartbeatMs !== undefined ? { eventHeartbeatMs: opts.eventHeartbeatMs } : {}),
+    ...(opts.portRanges !== undefined ? { portRanges: opts.portRanges } : {}),
+    ...(opts.vhostDomain !== undefined ? { vhostDomain: opts.vhostDomain } : {}),
     ...(opts.releaseStore ? { releaseStore: opts.releaseStore } : {}),
   });
   const { port } = await server.listen('127.0.0.1', 0);

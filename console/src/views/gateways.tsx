@@ -78,6 +78,22 @@ function GatewayRows({ g, onMetricsProblem }: { g: GatewaySummary; onMetricsProb
     );
   }
   const n = g.routes.length;
+  if (n === 0) {
+    return (
+      <tbody>
+        <tr>
+          <th scope="row">{link}</th>
+          <td>
+            {g.port}/{g.mode}
+          </td>
+          <td colSpan={5} class="muted">
+            no routes
+          </td>
+          <td>{status.error ? <ErrorNote error={status.error} /> : <Convergence status={status.data} />}</td>
+        </tr>
+      </tbody>
+    );
+  }
   return (
     <tbody>
       {g.routes.map((r, i) => {
