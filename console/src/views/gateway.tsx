@@ -159,7 +159,7 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
     try {
       const r = await s.api.send<{ version: string }>('PUT', `${base}/weights`, body, { 'if-match': `"${baseVersion}"` });
       setDirty(false);
-      const msg = `Weights applied: version ${shortVersion(r.version)}. Agents are applying it.`;
+      const msg = `Weights applied (version ${shortVersion(r.version)}); the agents are applying them.`;
       setDone(msg);
       s.announce(msg);
     } catch (err) {
