@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { nsPath, type GatewayList, type GatewayStatus, type GatewaySummary } from '../api';
+import { nsPath, type GatewayList, type GatewayStatus, type GatewaySummary, type ReleaseList, type ReleaseSummary } from '../api';
 import { useSession } from '../context';
 import { ms, pct, rate } from '../format';
 import { useResource } from '../resource';
@@ -7,12 +7,14 @@ import { href } from '../router';
 import { useTraffic } from '../traffic';
 import { ErrorNote, Loading, Head } from '../ui';
 import { Convergence } from './convergence';
+import { PhaseBadge } from './releases';
 
 let marked = false;
 
 export function GatewaysView() {
   const s = useSession();
   const list = useResource<GatewayList>(s.api, nsPath(s.ns, '/gateways'), { refresh: s.refresh.gateways, pollMs: s.pollMs });
+  const releases = useResource<ReleaseList>(s.api, nsPath(s.ns, '/releases'), { refresh: s.refresh.releases, pollMs: s.pollMs });
   const [metricsProblem, setMetricsProblem] = useState<string | undefined>();
   useEffect(() => {
     // The first render of the list with its data, for the browser test's timing (docs/BENCHMARKS.md).
@@ -46,9 +48,9 @@ export function GatewaysView() {
       {list.data && list.data.gateways.length === 0 ? <p>No gateways in {s.ns.namespace} yet. Create one with <code>weir gateway apply -f gateway.yaml -n {s.ns.namespace}</code>.</p> : null}
       {list.data && list.data.gateways.length > 0 ? (
         <table class="grid gateways">
-          <Head cols={['Gateway', 'Port', 'Route', { label: 'Weight', num: true }, { label: 'Requests/s', num: true }, { label: 'Errors', num: true }, { label: 'p95', num: true }, 'Convergence']} />
+          <Head cols={['Gateway', 'Port', 'Route', { label: 'Weight', num: true }, { label: 'Requests/s', num: true }, { label: 'Errors', num: true }, { label: 'p95', num: true }, 'Convergence', 'Release']} />
           {list.data.gateways.map((g) => (
-            <GatewayRows g={g} key={g.name} onMetricsProblem={setMetricsProblem} />
+            <GatewayRows g={g} key={g.name} release={releases.data?.releases.find((r) => r.gateway === g.name)} onMetricsProblem={setMetricsProblem} />
           ))}
         </table>
       ) : null}
@@ -56,19 +58,26 @@ export function GatewaysView() {
   );
 }
 
-function GatewayRows({ g, onMetricsProblem }: { g: GatewaySummary; onMetricsProblem: (m: string | undefined) => void }) {
+function GatewayRows({ g, release, onMetricsProblem }: { g: GatewaySummary; release: ReleaseSummary | undefined; onMetricsProblem: (m: string | undefined) => void }) {
   const s = useSession();
   const base = nsPath(s.ns, `/gateways/${encodeURIComponent(g.name)}`);
   const status = useResource<GatewayStatus>(s.api, `${base}/status`, { refresh: s.refresh.agents + s.refresh.gateways, pollMs: s.pollMs });
   const traffic = useTraffic(s.api, `${base}/metrics`);
   useEffect(() => onMetricsProblem(traffic.error?.message), [traffic.error?.message]);
   const link = <a href={href(`${s.ns.org}/${s.ns.env}/gateways/${encodeURIComponent(g.name)}`)}>{g.name}</a>;
+  const rel = release ? (
+    <a href={href(`${s.ns.org}/${s.ns.env}/gateways/${encodeURIComponent(g.name)}/releases`)}>
+      <PhaseBadge phase={release.phase} /> {release.step.name}
+    </a>
+  ) : (
+    <span class="muted">none</span>
+  );
   if (!g.valid || !g.routes) {
     return (
       <tbody>
         <tr>
           <th scope="row">{link}</th>
-          <td colSpan={7}>
+          <td colSpan={8}>
             <span role="note" class="bad-text">
               ✗ invalid: {(g.errors ?? []).join('; ')}
             </span>
@@ -90,6 +99,7 @@ function GatewayRows({ g, onMetricsProblem }: { g: GatewaySummary; onMetricsProb
             no routes
           </td>
           <td>{status.error ? <ErrorNote error={status.error} /> : <Convergence status={status.data} />}</td>
+          <td>{rel}</td>
         </tr>
       </tbody>
     );
@@ -127,6 +137,7 @@ function GatewayRows({ g, onMetricsProblem }: { g: GatewaySummary; onMetricsProb
                 {status.error ? <ErrorNote error={status.error} /> : <Convergence status={status.data} />}
               </td>
             ) : null}
+            {i === 0 ? <td rowSpan={n}>{rel}</td> : null}
           </tr>
         );
       })}
