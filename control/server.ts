@@ -28,7 +28,7 @@ import { releaseHandlers } from './release-routes.js';
 import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher } from '../release/index.js';
 
 export { DEFAULT_BODY_LIMIT };
-import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
+import { TrafficMetricsUnavailableError, type AgentStatusSource, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
 
 declare module 'fastify' {
