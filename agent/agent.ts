@@ -22,6 +22,9 @@ import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, ty
 import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
+import { MassRemovalGuard, type HeldRemoval } from './guards/mass-removal.js';
+import { agentInstance, type AgentInstance } from './guards/agent-instance.js';
+import { checkFdBudget } from './guards/fd-budget.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -42,6 +45,10 @@ export interface AgentStatus {
   pendingReload: boolean;
   /** Ports the agent's own listeners hold, which no gateway may use. */
   reservedPorts: Array<{ port: number; holder: string }>;
+  /** [guards] This process (two processes with one agent id are told apart by it). */
+  instance: AgentInstance;
+  /** [guards] A removal of most gateways at once, held back until the store keeps saying so. */
+  massRemoval: HeldRemoval | null;
 }
 
 interface Paths {
@@ -68,6 +75,12 @@ export class Agent {
   /** [telemetry] null when WEIR_TELEMETRY=off. */
   readonly telemetry: AgentTelemetry | null;
   private readonly renderSettings: RenderSettings;
+  /** [guards] Holds back removals that look like a store that lies. */
+  private readonly removalGuard: MassRemovalGuard;
+  /** [guards] What the last-good cache says HAProxy served, until this agent applies something itself. */
+  private bootServed: ResolvedGateway[] = [];
+  private releaseTimer: NodeJS.Timeout | null = null;
+  private readonly instance = agentInstance();
 
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -91,7 +104,7 @@ export class Agent {
   /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
   private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
   private problems: GatewayProblem[] = [];
-  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts'>;
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval'>;
   private restarts = 0;
   private adopted = false;
   private storeErrorLogged = false;
@@ -102,6 +115,7 @@ export class Agent {
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
+    this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry);
     const reserved = reservedPorts(settings);
     this.book = new GatewayBook(reserved);
     this.reservedPortList = [...reserved].map(([port, holder]) => ({ port, holder }));
@@ -207,6 +221,8 @@ export class Agent {
       this.logger.error({ err: (err as Error).message }, 'last-good cache refused');
       this.status.cacheError = (err as Error).message;
     }
+    // [guards] The cache is what HAProxy last served: a first read that drops most of it is held.
+    if (cache) this.bootServed = this.parseEntries(cache.entries);
 
     const first = await this.readStore();
     if (first) {
@@ -333,7 +349,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
+    for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer, this.releaseTimer]) if (t) clearTimeout(t);
     await this.stopWatching?.().catch(() => undefined);
     this.flushPersist();
     await this.idle();
@@ -362,6 +378,8 @@ export class Agent {
       problems,
       pendingReload: this.reloadTimer !== null,
       reservedPorts: this.reservedPortList,
+      instance: this.instance,
+      massRemoval: this.removalGuard.status(),
     };
   }
 
@@ -427,7 +445,7 @@ export class Agent {
       const t1 = performance.now();
       const res = this.book.resolve(snapshot);
       this.lastSyncTimings.resolveMs = performance.now() - t1;
-      return { desired: res.desired, problems: res.problems };
+      return { desired: this.guardRemovals(res.desired), problems: res.problems };
     } catch (err) {
       // A change read while the store was failing may be lost: the next sync lists everything.
       this.snapshot = null;
@@ -442,15 +460,52 @@ export class Agent {
     }
   }
 
-  private async bootFromCache(cache: LastGood): Promise<void> {
-    this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
+  /**
+   * [guards] The store's answer, or, when it would remove most served gateways at once, that
+   * answer plus the gateways it drops, until the store has said the same for the hold time.
+   */
+  private guardRemovals(desired: ResolvedGateway[]): ResolvedGateway[] {
+    const applied = this.book.appliedGateways();
+    const served = applied.length > 0 || this.status.lastApply ? applied : this.bootServed;
+    const before = this.removalGuard.status();
+    const verdict = this.removalGuard.check(desired, served);
+    if (verdict.held && verdict.held.since !== before?.since) {
+      this.logger.warn({ removing: verdict.held.removing.length, served: verdict.held.served, releaseAt: verdict.held.releaseAt }, verdict.held.message);
+    } else if (!verdict.held && before && !verdict.released) {
+      this.logger.info({ removing: before.removing.length }, 'the store lists the held gateways again (or fewer are missing): mass removal cancelled');
+    }
+    if (verdict.released) this.logger.warn({ removed: verdict.released.length, gateways: verdict.released.slice(0, 20) }, 'the store kept its answer for the hold time: removing the gateways it no longer lists');
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    const wait = this.removalGuard.msUntilRelease();
+    if (wait !== null && !this.stopped) {
+      // Re-read when the hold ends, so the removal does not wait for the next poll.
+      this.releaseTimer = setTimeout(() => this.requestSync('mass-removal hold elapsed'), wait + 20);
+      this.releaseTimer.unref();
+    }
+    return verdict.desired;
+  }
+
+  /** [guards] A deletion the control API announced on NATS: applied at once, never held. */
+  noteAnnouncedDeletion(name: string): void {
+    this.removalGuard.noteAnnouncedDeletion(name);
+  }
+
+  private parseEntries(entries: StoreEntry[]): ResolvedGateway[] {
     const resolved: ResolvedGateway[] = [];
-    for (const entry of cache.entries) {
+    for (const entry of entries) {
       const parsed = this.book.parse(entry);
       if (parsed.ok) resolved.push({ entry, gateway: parsed.gateway });
     }
+    return resolved;
+  }
+
+  private async bootFromCache(cache: LastGood): Promise<void> {
+    this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
+    const resolved = this.parseEntries(cache.entries);
     this.book.commit(resolved);
     const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: spansOf(cache.config), checksum: cache.configChecksum };
+    if (this.refusedForFds(rendered.config, 'start')) return;
     await this.applier.install(rendered);
     await this.startHaproxy();
     // The running slot layout came from an earlier run: the first store read reloads to re-sync it.
@@ -586,6 +641,7 @@ export class Agent {
       }
     }
     if (!rendered || !model) return;
+    if (this.refusedForFds(rendered.config, kind)) return;
 
     try {
       if (!this.haproxyStarted) {
@@ -613,6 +669,20 @@ export class Agent {
       // supervisor keeps retrying; /readyz stays 503 and /status carries HAProxy's own reason.
       else this.logger.error({ err: (err as Error).message }, 'HAProxy does not start with this configuration; not ready');
     }
+  }
+
+  /**
+   * [guards] Before HAProxy starts or reloads: a config needing more file descriptors than the
+   * limit passes `haproxy -c` and then fails in HAProxy; refuse it here, with both numbers.
+   */
+  private refusedForFds(config: string, kind: 'start' | 'sync' | 'reload'): boolean {
+    const problem = checkFdBudget(config, this.haproxyStarted ? this.haproxy.pid : null);
+    if (!problem) return false;
+    this.metrics.reloadFailures.inc({ stage: 'fd_limit' });
+    this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
+    this.status.lastError = problem.message;
+    this.logger.error({ needed: problem.needs.total, limit: problem.limit }, problem.message);
+    return true;
   }
 
   /** `checksum` null: a runtime apply whose files the persist job writes (and then records). */

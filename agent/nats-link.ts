@@ -24,6 +24,8 @@ export interface LinkedAgent {
   setEventsConnected(connected: boolean): void;
   onStatusChange(listener: () => void): () => void;
   readonly metrics: { registry: Registry };
+  /** [guards] A deletion the control API announced: the agent never holds it back as a mass removal. */
+  noteAnnouncedDeletion?(name: string): void;
 }
 
 export interface AgentNatsLinkOptions {
@@ -121,6 +123,7 @@ export class AgentNatsLink {
           // A body it cannot read still means "something changed": a full read.
           const hint = changeHint(msg.data);
           if (!hint) this.log.warn({ subject: msg.subject, bytes: msg.data.length }, 'unreadable change event; reading the whole namespace');
+          else if (hint.version === null) this.agent.noteAnnouncedDeletion?.(hint.name);
           this.agent.requestSync('nats', hint ?? undefined);
         },
       });
@@ -169,6 +172,8 @@ export function toStatusEvent(s: AgentStatus, intervalMs: number): AgentStatusEv
     lastApplyAt: s.lastApply?.at ?? null,
     lastError: s.lastError,
     reservedPorts: s.reservedPorts,
+    instance: s.instance,
+    massRemoval: s.massRemoval,
   };
 }
 
@@ -187,7 +192,7 @@ export function changeHint(data: Uint8Array): ChangeHint | null {
 
 /** The parts of a status worth an immediate event: what the event carries, less its timestamps. */
 function fingerprint(s: AgentStatus): string {
-  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError]);
+  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError, s.massRemoval?.since ?? null]);
 }
 
 /** Builds the link from settings (WEIR_NATS_URL) and NATS_TOKEN / NATS_CREDS; null when unset. */

@@ -264,6 +264,8 @@ export class GatewayService {
       problems: a.problems.filter((p) => p.name === name).map((p) => ({ version: p.version, errors: p.errors })),
       lastSeenAt: a.lastSeenAt,
       quiet: a.quiet,
+      // [guards] two live processes with one agent id are listed (and must converge) separately.
+      ...(a.duplicate ? { instance: a.instance?.id ?? null, duplicate: true } : {}),
     }));
     const live = agents.filter((a) => !a.quiet);
     return {

@@ -110,7 +110,19 @@ function components(): Record<string, JsonSchema> {
         },
       ],
     },
-    AgentList: { type: 'object', properties: { namespace: { type: 'string' }, statusSource: { enum: ['nats', 'unavailable'] }, agents: { type: 'array', items: { type: 'object' } } } },
+    AgentList: {
+      type: 'object',
+      properties: {
+        namespace: { type: 'string' },
+        statusSource: { enum: ['nats', 'unavailable'] },
+        agents: { type: 'array', items: { type: 'object', description: 'The latest heartbeat of each agent process, with lastSeenAt, quiet, health; massRemoval when the agent holds back a mass removal; duplicate when another live process reports the same agentId' } },
+        duplicates: {
+          type: 'array',
+          description: 'Agent ids that more than one live process reports (each process is listed in agents)',
+          items: { type: 'object', properties: { agentId: { type: 'string' }, instances: { type: 'array', items: { type: 'object' } }, message: { type: 'string' } } },
+        },
+      },
+    },
     TokenInfo: {
       type: 'object',
       properties: { id: { type: 'string' }, name: { type: 'string' }, role: { enum: ['admin', 'deployer', 'viewer'] }, namespaces: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },

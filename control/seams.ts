@@ -12,11 +12,13 @@ export interface ChangePublisher {
 }
 
 /** One agent as last heard from. `quiet`: no heartbeat for 3 intervals. */
-export type AgentStatusView = AgentStatusEvent & { quiet: boolean; lastSeenAt: string };
+export type AgentStatusView = AgentStatusEvent & { quiet: boolean; lastSeenAt: string; /** [guards] another live process reports the same agent id */ duplicate?: boolean };
 
 /** The agents of one environment, as collected from their status events. */
 export interface AgentStatusSource {
   agents(ns: Namespace): AgentStatusView[];
+  /** [guards] Agent ids that more than one live process reports (each is listed by `agents`). */
+  duplicates?(ns: Namespace): Array<{ agentId: string; instances: unknown[]; message: string }>;
 }
 
 /** Where audited writes go. `ns` is null for writes outside a namespace (tokens). */

@@ -224,7 +224,13 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     listAgents: async (req) => {
       const ns = ctx(req).ns;
       if (!opts.agentStatus) return { namespace: namespaceKey(ns), statusSource: 'unavailable', reason: 'this control server has no agent status source: agents report status over NATS, which is not configured', agents: [] };
-      return { namespace: namespaceKey(ns), statusSource: 'nats', agents: opts.agentStatus.agents(ns).map((a) => ({ ...a, health: agentHealth(a) })) };
+      return {
+        namespace: namespaceKey(ns),
+        statusSource: 'nats',
+        agents: opts.agentStatus.agents(ns).map((a) => ({ ...a, health: agentHealth(a) })),
+        // [guards] one agent id, several live processes: listed separately above, named here.
+        duplicates: opts.agentStatus.duplicates?.(ns) ?? [],
+      };
     },
 
     createToken: async (req, reply) => {
@@ -389,5 +395,5 @@ function idleStats(): TrafficStats {
 
 function agentHealth(a: AgentStatusView): 'ok' | 'degraded' | 'quiet' {
   if (a.quiet) return 'quiet';
-  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null ? 'ok' : 'degraded';
+  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null && !a.massRemoval && !a.duplicate ? 'ok' : 'degraded';
 }

@@ -48,6 +48,28 @@ export interface AgentStatusEvent {
    * older than this field.
    */
   reservedPorts?: Array<{ port: number; holder: string }>;
+  /**
+   * [guards] The agent process. Two processes reporting one agent id (a copied manifest, a reused
+   * node name) differ here, and the control API reports them instead of merging them.
+   * Absent from agents older than this field.
+   */
+  instance?: { id: string; pid: number; host: string; startedAt: string };
+  /**
+   * [guards] A removal of most served gateways at once that the agent holds back until the store
+   * keeps giving that answer (WEIR_MASS_REMOVAL_THRESHOLD, WEIR_MASS_REMOVAL_HOLD_MS); null when none.
+   */
+  massRemoval?: MassRemovalReport | null;
+}
+
+/** [guards] Part of the agent status: gateways the store dropped that the agent keeps serving for now. */
+export interface MassRemovalReport {
+  since: string;
+  releaseAt: string;
+  removing: string[];
+  served: number;
+  percent: number;
+  thresholdPercent: number;
+  message: string;
 }
 
 /**
