@@ -25,6 +25,7 @@ import type { RenderSettings } from './render/renderer.js';
 import { MassRemovalGuard, type HeldRemoval } from './guards/mass-removal.js';
 import { agentInstance, type AgentInstance } from './guards/agent-instance.js';
 import { checkFdBudget } from './guards/fd-budget.js';
+import { DnsRecordCheck, type AgentWarning } from './discovery/dns-record-check.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -49,6 +50,8 @@ export interface AgentStatus {
   instance: AgentInstance;
   /** [guards] A removal of most gateways at once, held back until the store keeps saying so. */
   massRemoval: HeldRemoval | null;
+  /** [edge] Worth an operator's look, nothing refused: DNS records without a slot, … */
+  warnings: AgentWarning[];
 }
 
 interface Paths {
@@ -81,6 +84,8 @@ export class Agent {
   private bootServed: ResolvedGateway[] = [];
   private releaseTimer: NodeJS.Timeout | null = null;
   private readonly instance = agentInstance();
+  /** [edge] Record counts of DNS/SRV targets against their slots. */
+  private readonly dnsCheck: DnsRecordCheck;
 
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -104,7 +109,7 @@ export class Agent {
   /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
   private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
   private problems: GatewayProblem[] = [];
-  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval'>;
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval' | 'warnings'>;
   private restarts = 0;
   private adopted = false;
   private storeErrorLogged = false;
@@ -116,6 +121,14 @@ export class Agent {
   ) {
     this.metrics = new AgentMetrics();
     this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry);
+    this.dnsCheck = new DnsRecordCheck({
+      nameservers: settings.edge.dns.nameservers,
+      intervalMs: settings.edge.dns.checkIntervalMs,
+      registry: this.metrics.registry,
+      logger: logger.child({ component: 'dns-check' }),
+      running: () => this.running,
+      onChange: () => this.notifyStatus(),
+    });
     const reserved = reservedPorts(settings);
     this.book = new GatewayBook(reserved);
     this.reservedPortList = [...reserved].map(([port, holder]) => ({ port, holder }));
@@ -130,7 +143,7 @@ export class Agent {
       pidFile: join(s, 'haproxy.pid'),
       cacheFile: join(s, 'last-good.json'),
     };
-    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort };
+    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort, dns: settings.edge.dns };
     this.runtime = new RuntimeClient({ socket: this.paths.adminSocket, logger: logger.child({ component: 'runtime' }) });
     this.haproxy = new HaproxyProcess({
       bin: settings.haproxyBin,
@@ -239,6 +252,7 @@ export class Agent {
       return null;
     });
     this.schedulePoll();
+    this.dnsCheck.start();
   }
 
   /**
@@ -351,6 +365,7 @@ export class Agent {
     this.stopped = true;
     for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer, this.releaseTimer]) if (t) clearTimeout(t);
     await this.stopWatching?.().catch(() => undefined);
+    await this.dnsCheck.stop();
     this.flushPersist();
     await this.idle();
     await this.cacheChain.catch(() => undefined);
@@ -380,6 +395,7 @@ export class Agent {
       reservedPorts: this.reservedPortList,
       instance: this.instance,
       massRemoval: this.removalGuard.status(),
+      warnings: this.dnsCheck.warnings(),
     };
   }
 

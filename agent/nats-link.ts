@@ -174,6 +174,7 @@ export function toStatusEvent(s: AgentStatus, intervalMs: number): AgentStatusEv
     reservedPorts: s.reservedPorts,
     instance: s.instance,
     massRemoval: s.massRemoval,
+    warnings: s.warnings,
   };
 }
 
@@ -192,7 +193,7 @@ export function changeHint(data: Uint8Array): ChangeHint | null {
 
 /** The parts of a status worth an immediate event: what the event carries, less its timestamps. */
 function fingerprint(s: AgentStatus): string {
-  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError, s.massRemoval?.since ?? null]);
+  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError, s.massRemoval?.since ?? null, s.warnings]);
 }
 
 /** Builds the link from settings (WEIR_NATS_URL) and NATS_TOKEN / NATS_CREDS; null when unset. */

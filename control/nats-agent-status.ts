@@ -158,6 +158,7 @@ export function isAgentStatusEvent(v: unknown): v is AgentStatusEvent {
     (o.lastError === null || typeof o.lastError === 'string') &&
     (o.reservedPorts === undefined || (Array.isArray(o.reservedPorts) && o.reservedPorts.every((r) => Number.isInteger(r?.port) && typeof r.holder === 'string'))) &&
     (o.instance === undefined || (typeof o.instance?.id === 'string' && o.instance.id.length > 0 && o.instance.id.length <= 64 && Number.isInteger(o.instance.pid) && typeof o.instance.host === 'string' && typeof o.instance.startedAt === 'string')) &&
-    (o.massRemoval === undefined || o.massRemoval === null || (typeof o.massRemoval === 'object' && Array.isArray(o.massRemoval.removing) && typeof o.massRemoval.message === 'string'))
+    (o.massRemoval === undefined || o.massRemoval === null || (typeof o.massRemoval === 'object' && Array.isArray(o.massRemoval.removing) && typeof o.massRemoval.message === 'string')) &&
+    (o.warnings === undefined || (Array.isArray(o.warnings) && o.warnings.every((w) => typeof w?.source === 'string' && typeof w.message === 'string')))
   );
 }

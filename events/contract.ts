@@ -59,6 +59,8 @@ export interface AgentStatusEvent {
    * keeps giving that answer (WEIR_MASS_REMOVAL_THRESHOLD, WEIR_MASS_REMOVAL_HOLD_MS); null when none.
    */
   massRemoval?: MassRemovalReport | null;
+  /** [edge] Worth an operator's look, nothing refused (DNS records without a slot, certificates near expiry …). */
+  warnings?: Array<{ source: string; message: string }>;
 }
 
 /** [guards] Part of the agent status: gateways the store dropped that the agent keeps serving for now. */

@@ -2,6 +2,7 @@
 // parsing and validation. Defaults are resolved, weights filled in, conditions compiled
 // to HAProxy ACL text that is safe to place on one config line. The input shape (what
 // users write) is defined once, by the zod schema in `schema.ts`.
+import type { DiscoveredTarget } from './discovery.js';
 
 export type PortMode = 'http' | 'tcp';
 export type Sticky = 'route' | 'instance';
@@ -41,6 +42,8 @@ export interface Route {
   /** Resolved balance algorithm (route's own, else the gateway's, else the mode default). */
   balance: string;
   targets: Target[];
+  /** [edge] Servers HAProxy discovers through DNS at runtime (model/discovery.ts). */
+  discovered: DiscoveredTarget[];
 }
 
 export interface Gateway {

@@ -6,6 +6,8 @@ import { GATEWAY_NAME, HTTP_ONLY_BALANCE, MAX_REWRITE_LENGTH, MAX_ROUTES, REWRIT
 import { compileCondition } from './condition.js';
 import { classifyHost, splitHostPort } from './hosts.js';
 import { fillWeights } from './weights.js';
+import { isDiscoveryInput, MAX_DISCOVERY_TARGETS, normalizeDiscovery, discoveryLabel } from './discovery.js';
+import type { DiscoveredTarget } from './discovery.js';
 import { formatPath, quote, type ModelError, type PathSegment } from './errors.js';
 
 export interface NormalizeOptions {
@@ -104,10 +106,22 @@ function rewrite(c: Collector, path: PathSegment[], r: RewriteInputParsed): Rewr
   return { kind: 'replace-path', match: r.match, replace: r.replace, condition: cond };
 }
 
-function targets(c: Collector, path: PathSegment[], list: readonly TargetInputParsed[]): Target[] {
+function targets(c: Collector, path: PathSegment[], list: readonly TargetInputParsed[], discovered: DiscoveredTarget[] = []): Target[] {
   const out: Target[] = [];
   const seen = new Map<string, number>();
   list.forEach((t, i) => {
+    // [edge] {dns, port} / {srv}: HAProxy resolves these at runtime.
+    if (isDiscoveryInput(t)) {
+      const d = normalizeDiscovery(t);
+      if (!d.ok) return c.add([...path, i, d.field], d.message);
+      const key = `${d.target.kind} ${discoveryLabel(d.target)}`;
+      const first = seen.get(key);
+      if (first !== undefined) return c.add([...path, i], `duplicate target ${JSON.stringify(discoveryLabel(d.target))} (also targets[${first}])`);
+      seen.set(key, i);
+      if (discovered.length >= MAX_DISCOVERY_TARGETS) return c.add([...path, i], `at most ${MAX_DISCOVERY_TARGETS} DNS/SRV targets per route`);
+      discovered.push(d.target);
+      return;
+    }
     let host: string;
     let port: number;
     let hostPath: PathSegment[] = [...path, i];
@@ -194,6 +208,7 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
         const out = rewrite(c, at('rewrites', i), rw);
         if (out) rewrites.push(out);
       });
+    const discovered: DiscoveredTarget[] = [];
     routes.push({
       name: routeName,
       weight: 0,
@@ -201,7 +216,8 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
       conditionStrength: strength,
       rewrites,
       balance: balance(c, at('balance'), r.balance, mode, gwBalance),
-      targets: targets(c, at('targets'), r.targets ?? []),
+      targets: targets(c, at('targets'), r.targets ?? [], discovered),
+      discovered,
     });
   }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { MAX_CONDITION_LENGTH } from './condition.js';
 import { checkHostname } from './hosts.js';
+import { DnsTargetSchema, SrvTargetSchema } from './discovery.js';
 
 export const GATEWAY_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -141,8 +142,9 @@ const TargetObjectSchema = z.strictObject({
 });
 
 export const TargetSchema = z
-  .union([TargetObjectSchema, str()], { error: 'expected "host:port" or {host, port}' })
-  .describe('A server: "host:port" ("[::1]:80" for IPv6) or {host, port}.');
+  // [edge] {dns, port} and {srv}: servers discovered through DNS at runtime (discovery.ts).
+  .union([TargetObjectSchema, DnsTargetSchema, SrvTargetSchema, str()], { error: 'expected "host:port", {host, port}, {dns, port} or {srv}' })
+  .describe('A server: "host:port" ("[::1]:80" for IPv6) or {host, port}; or servers discovered through DNS: {dns: <name>, port} (A/AAAA records) or {srv: <_service._proto.name>} (SRV records).');
 
 export const RouteSchema = z
   .strictObject(

@@ -15,6 +15,7 @@ import type { HaproxyModel } from '../plan/haproxy-model.js';
 import type { RuntimeOp } from '../plan/planner.js';
 import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
+import { templateServerNames } from '../plan/discovery-model.js';
 
 export interface ApplierPaths {
   configFile: string;
@@ -192,9 +193,16 @@ export class Applier {
    */
   private async dumpServerState(model: HaproxyModel): Promise<void> {
     const wanted = new Map<string, string>();
+    // [edge] DNS-discovered servers keep what HAProxy resolved (`init-addr last`), as long as their name stays.
+    const discovered = new Map<string, { kind: 'dns' | 'srv'; fqdn: string }>();
     for (const g of model.gateways) {
-      for (const r of g.routes) for (const s of r.slots) if (s.enabled) wanted.set(`${r.backend}/${s.name}`, `${s.address}|${s.port}`);
+      for (const r of g.routes) {
+        for (const s of r.slots) if (s.enabled) wanted.set(`${r.backend}/${s.name}`, `${s.address}|${s.port}`);
+        for (const d of r.discovery) for (const n of templateServerNames(d)) discovered.set(`${r.backend}/${n}`, d);
+      }
     }
+    const sameName = (row: { srv_fqdn: string; srv_port: string; srvrecord: string }, d: { kind: 'dns' | 'srv'; fqdn: string }): boolean =>
+      d.kind === 'srv' ? row.srvrecord === d.fqdn : `${row.srv_fqdn}:${row.srv_port}` === d.fqdn;
     let text: string;
     try {
       text = await this.opts.runtime.showServersState();
@@ -209,13 +217,18 @@ export class Applier {
       this.opts.logger.warn({ err: (err as Error).message }, 'unreadable server state; health state starts fresh');
       state = parseServerState('1\n');
     }
+    const kept = state.rows.filter((row) => {
+      const d = discovered.get(`${row.be_name}/${row.srv_name}`);
+      return d !== undefined && sameName(row, d);
+    });
     const rows = state.rows
       .filter((row) => {
         const want = wanted.get(`${row.be_name}/${row.srv_name}`);
         return want === `${row.srv_addr}|${row.srv_port}` || want === `${row.srv_fqdn}|${row.srv_port}`;
       })
       // Only health state carries over: the new config decides which slots are enabled.
-      .map((row) => ({ ...row, srv_admin_state: '0' }));
+      .map((row) => ({ ...row, srv_admin_state: '0' }))
+      .concat(kept);
     // Read once by the next worker: a power cut loses nothing the agent does not rebuild.
     await writeFileAtomic(this.opts.paths.serverStateFile, serializeServerState({ ...state, rows }), 0o644, { durable: false });
   }

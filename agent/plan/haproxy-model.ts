@@ -11,6 +11,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Gateway, Route, Rewrite, CompiledCondition } from '../../model/gateway.js';
+import { discoveryModels, resolversModel, type DiscoveryModel, type DnsModelSettings, type ResolversModel } from './discovery-model.js';
 
 export interface ModelSettings {
   bindAddress: string;
@@ -20,6 +21,8 @@ export interface ModelSettings {
   minSlots: number;
   /** Port of the shared virtual-host frontend; 0 disables it. */
   vhostPort: number;
+  /** [edge] DNS servers and hold time of the `resolvers` section (default: /etc/resolv.conf, 1h). */
+  dns?: DnsModelSettings;
 }
 
 export interface AclDef {
@@ -55,6 +58,10 @@ export interface RouteModel {
   /** Cookie name for instance stickiness; null otherwise. */
   instanceCookie: string | null;
   slots: Slot[];
+  /** [edge] `server-template` slots HAProxy fills from DNS at runtime. */
+  discovery: DiscoveryModel[];
+  /** [edge] With discovered servers and instance stickiness: their cookies are derived from address and port with this key. */
+  dynamicCookieKey: string | null;
 }
 
 export interface ConditionalRouteModel {
@@ -91,6 +98,8 @@ export interface HaproxyModel {
   bindAddress: string;
   /** Map file path → ordered entries. Map contents are runtime-changeable. */
   maps: Record<string, Array<[string, string]>>;
+  /** [edge] The `resolvers` section, when a route discovers servers through DNS. */
+  resolvers: ResolversModel | null;
 }
 
 const PLACEHOLDER_ADDRESS = '127.0.0.1';
@@ -207,6 +216,7 @@ function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?:
   const routes: RouteModel[] = gw.routes.map((r, idx) => {
     const backend = backendName(gw.name, r.name);
     const rw = rewriteModels(r, `r${idx}`);
+    const discovery = discoveryModels(r);
     return {
       name: r.name,
       backend,
@@ -216,6 +226,8 @@ function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?:
       rewrites: rw.rewrites,
       instanceCookie: gw.sticky === 'instance' ? `weir_${gw.name}_${r.name}` : null,
       slots: assignSlots(r, settings.minSlots, prevRoutes.get(r.name)?.slots, gw.sticky === 'instance'),
+      discovery,
+      dynamicCookieKey: gw.sticky === 'instance' && discovery.length > 0 ? `weir-${gw.name}-${r.name}` : null,
     };
   });
 
@@ -314,6 +326,7 @@ export function buildHaproxyModel(gateways: Gateway[], settings: ModelSettings, 
     vhostPort: settings.vhostPort,
     bindAddress: formatBindHost(settings.bindAddress),
     maps: buildMaps(sorted, models),
+    resolvers: resolversModel(models, settings.dns),
   };
 }
 

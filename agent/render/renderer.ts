@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
 import { packageRoot } from '../../runtime/package-root.js';
+import { RESOLVERS_NAME } from '../plan/discovery-model.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
 
@@ -139,7 +140,7 @@ export class ConfigRenderer {
       for (const g of model.gateways) {
         let cached = this.sections.get(g);
         if (!cached || cached.settingsKey !== settingsKey) {
-          const ctx = { g, settings, model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort } };
+          const ctx = { g, settings, model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, resolversName: RESOLVERS_NAME } };
           const vhost = g.virtualHosts.length > 0 && model.vhostPort > 0 ? await this.liquid.renderFile('gateway-vhost.liquid', ctx) : '';
           cached = { settingsKey, gateway: tidy(await this.liquid.renderFile('gateway.liquid', ctx), true), vhost: vhost ? tidy(vhost, false) : '' };
           this.sections.set(g, cached);
@@ -150,7 +151,7 @@ export class ConfigRenderer {
       // The big per-gateway text is spliced in after tidying the small outer template.
       const outer = tidy(
         await this.liquid.renderFile('haproxy.cfg.liquid', {
-          model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, gateways: model.gateways },
+          model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, gateways: model.gateways, resolvers: model.resolvers ?? null },
           settings,
           sections: { gateways: gatewayParts.length > 0 ? GATEWAYS_MARK : '', vhostRules: vhostParts.length > 0 ? VHOST_MARK : '' },
         }),
