@@ -16,7 +16,7 @@ build: deps
 	npx tsc -p tsconfig.json
 
 up: build
-	@WEIR_NEED_TELEMETRY_TOOLS=0 bash scripts/ensure-system-deps.sh
+	@WEIR_NEED_TELEMETRY_TOOLS=0 WEIR_NEED_EDGE_TOOLS=0 bash scripts/ensure-system-deps.sh
 	node dist/cli/main.js up
 
 $(NODE24):
