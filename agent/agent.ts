@@ -26,6 +26,8 @@ import { MassRemovalGuard, type HeldRemoval } from './guards/mass-removal.js';
 import { agentInstance, type AgentInstance } from './guards/agent-instance.js';
 import { checkFdBudget } from './guards/fd-budget.js';
 import { DnsRecordCheck, type AgentWarning } from './discovery/dns-record-check.js';
+import { AgentTls, type CertificateStore } from './tls/agent-tls.js';
+import type { CertificateStatus } from './tls/certificate-book.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -52,6 +54,8 @@ export interface AgentStatus {
   massRemoval: HeldRemoval | null;
   /** [edge] Worth an operator's look, nothing refused: DNS records without a slot, … */
   warnings: AgentWarning[];
+  /** [edge] Certificates the gateways reference or HAProxy serves (never a key). */
+  certificates: CertificateStatus[];
 }
 
 interface Paths {
@@ -63,6 +67,8 @@ interface Paths {
   masterSocket: string;
   pidFile: string;
   cacheFile: string;
+  /** [edge] crt-lists and certificate PEMs. */
+  tlsDir: string;
 }
 
 export class Agent {
@@ -86,6 +92,8 @@ export class Agent {
   private readonly instance = agentInstance();
   /** [edge] Record counts of DNS/SRV targets against their slots. */
   private readonly dnsCheck: DnsRecordCheck;
+  /** [edge] Certificates from the store for TLS gateways. */
+  private readonly tls: AgentTls;
 
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -109,18 +117,19 @@ export class Agent {
   /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
   private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
   private problems: GatewayProblem[] = [];
-  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval' | 'warnings'>;
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval' | 'warnings' | 'certificates'>;
   private restarts = 0;
   private adopted = false;
   private storeErrorLogged = false;
 
   constructor(
     readonly settings: AgentSettings,
-    private readonly store: GatewayStore,
+    private readonly store: CertificateStore,
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
     this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry);
+    this.tls = new AgentTls(store, settings.namespace, this.metrics.registry, logger.child({ component: 'tls' }));
     this.dnsCheck = new DnsRecordCheck({
       nameservers: settings.edge.dns.nameservers,
       intervalMs: settings.edge.dns.checkIntervalMs,
@@ -137,13 +146,14 @@ export class Agent {
       configFile: join(s, 'haproxy.cfg'),
       mapsDir: join(s, 'maps'),
       stageDir: join(s, 'stage'),
+      tlsDir: join(s, 'tls'),
       serverStateFile: join(s, 'server-state'),
       adminSocket: join(s, 'admin.sock'),
       masterSocket: settings.masterSocket ?? join(s, 'master.sock'),
       pidFile: join(s, 'haproxy.pid'),
       cacheFile: join(s, 'last-good.json'),
     };
-    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort, dns: settings.edge.dns };
+    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort, dns: settings.edge.dns, tlsDir: this.paths.tlsDir };
     this.runtime = new RuntimeClient({ socket: this.paths.adminSocket, logger: logger.child({ component: 'runtime' }) });
     this.haproxy = new HaproxyProcess({
       bin: settings.haproxyBin,
@@ -253,6 +263,7 @@ export class Agent {
     });
     this.schedulePoll();
     this.dnsCheck.start();
+    await this.tls.watch((reason) => this.requestSync(reason));
   }
 
   /**
@@ -366,6 +377,7 @@ export class Agent {
     for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer, this.releaseTimer]) if (t) clearTimeout(t);
     await this.stopWatching?.().catch(() => undefined);
     await this.dnsCheck.stop();
+    await this.tls.stop();
     this.flushPersist();
     await this.idle();
     await this.cacheChain.catch(() => undefined);
@@ -395,7 +407,8 @@ export class Agent {
       reservedPorts: this.reservedPortList,
       instance: this.instance,
       massRemoval: this.removalGuard.status(),
-      warnings: this.dnsCheck.warnings(),
+      warnings: [...this.dnsCheck.warnings(), ...this.tls.warnings()],
+      certificates: this.tls.status(),
     };
   }
 
@@ -461,7 +474,10 @@ export class Agent {
       const t1 = performance.now();
       const res = this.book.resolve(snapshot);
       this.lastSyncTimings.resolveMs = performance.now() - t1;
-      return { desired: this.guardRemovals(res.desired), problems: res.problems };
+      const guarded = this.guardRemovals(res.desired);
+      // [edge] TLS gateways need their certificates; one that cannot get them serves its last good version.
+      const tls = await this.tls.resolve(guarded, (name) => this.servedFallback(guarded, name), !targeted, this.settings.vhostPort);
+      return { desired: tls.desired, problems: [...res.problems, ...tls.problems] };
     } catch (err) {
       // A change read while the store was failing may be lost: the next sync lists everything.
       this.snapshot = null;
@@ -502,6 +518,19 @@ export class Agent {
     return verdict.desired;
   }
 
+  /** [edge] The served version of a gateway, when it differs from the desired one. */
+  private servedFallback(desired: ResolvedGateway[], name: string): ResolvedGateway | undefined {
+    const served = this.book.appliedGateways().find((a) => a.gateway.name === name);
+    const wanted = desired.find((d) => d.gateway.name === name);
+    return served && wanted && served.entry.version !== wanted.entry.version ? served : undefined;
+  }
+
+  /** [edge] A certificate changed (NATS `certificates.changed`): re-read it and the namespace. */
+  requestCertificateSync(name: string): void {
+    this.tls.markStale(name);
+    this.requestSync(`certificate ${name} changed`);
+  }
+
   /** [guards] A deletion the control API announced on NATS: applied at once, never held. */
   noteAnnouncedDeletion(name: string): void {
     this.removalGuard.noteAnnouncedDeletion(name);
@@ -520,7 +549,7 @@ export class Agent {
     this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
     const resolved = this.parseEntries(cache.entries);
     this.book.commit(resolved);
-    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: spansOf(cache.config), checksum: cache.configChecksum };
+    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, ...(cache.tlsFiles ? { tlsFiles: cache.tlsFiles } : {}), spans: spansOf(cache.config), checksum: cache.configChecksum };
     if (this.refusedForFds(rendered.config, 'start')) return;
     await this.applier.install(rendered);
     await this.startHaproxy();
@@ -572,7 +601,7 @@ export class Agent {
     }
     const started = process.hrtime.bigint();
     const tb = performance.now();
-    const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+    const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined, this.tls.files());
     const tp = performance.now();
     const p = plan(this.running, desiredModel);
     const tr = performance.now();
@@ -609,6 +638,7 @@ export class Agent {
     } else if (!needReload) {
       // Nothing HAProxy-visible changed (metadata, formatting); the versions still move forward.
       this.book.commit(filtered);
+      this.tls.commit(filtered);
       this.metrics.appliedGateways.set(filtered.length);
       if (this.status.servingFromCache) this.clearCacheFlag();
     }
@@ -636,7 +666,7 @@ export class Agent {
     let model: HaproxyModel | null = null;
     let rendered: RenderedConfig | null = null;
     for (let attempt = 0; attempt < 8 && !rendered; attempt++) {
-      model = buildHaproxyModel(desired.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+      model = buildHaproxyModel(desired.map((d) => d.gateway), this.modelSettings, this.running ?? undefined, this.tls.files());
       try {
         rendered = await this.applier.stage(model);
       } catch (err) {
@@ -704,6 +734,7 @@ export class Agent {
   /** `checksum` null: a runtime apply whose files the persist job writes (and then records). */
   private recordApply(kind: string, checksum: string | null, applied: ResolvedGateway[]): void {
     this.book.commit(applied);
+    this.tls.commit(applied);
     const at = new Date();
     this.status.lastApply = { at: at.toISOString(), kind, checksum: checksum ?? this.status.lastApply?.checksum ?? '' };
     this.status.lastError = null;
@@ -774,6 +805,7 @@ export class Agent {
           entries,
           config: rendered.config,
           maps: rendered.maps,
+          ...(rendered.tlsFiles && Object.keys(rendered.tlsFiles).length > 0 ? { tlsFiles: rendered.tlsFiles } : {}),
           configChecksum: checksum,
         }),
       )

@@ -5,7 +5,7 @@ import type { Access } from './auth.js';
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** Named bodies and responses; `openapi.ts` maps them to component schemas. */
-export type BodyKind = 'gateway' | 'routeEdit' | 'weights' | 'newToken';
+export type BodyKind = 'gateway' | 'routeEdit' | 'weights' | 'newToken' | 'certificate';
 export type ResponseKind =
   | 'gatewayList'
   | 'gatewayDocument'
@@ -18,6 +18,9 @@ export type ResponseKind =
   | 'health'
   | 'metrics'
   | 'openapi'
+  | 'certificateList'
+  | 'certificateDocument'
+  | 'certificateWritten'
   | 'empty';
 
 export interface RouteSpec {
@@ -27,7 +30,7 @@ export interface RouteSpec {
   url: string;
   access: Access;
   summary: string;
-  tag: 'gateways' | 'agents' | 'tokens' | 'system';
+  tag: 'gateways' | 'agents' | 'tokens' | 'system' | 'certificates';
   body?: BodyKind;
   /** Which write preconditions the operation honours. */
   preconditions?: Array<'If-Match' | 'If-None-Match'>;
@@ -54,6 +57,11 @@ export const API_ROUTES: readonly RouteSpec[] = [
   { operationId: 'gatewayStatus', method: 'GET', url: `${NS}/gateways/:name/status`, access: 'read', tag: 'gateways', summary: 'Per agent of the environment: the version applied, problems with this gateway, last heard from; and whether all live agents converged.', responses: { 200: 'gatewayStatus' }, errors: [400, 404] },
   { operationId: 'gatewayMetrics', method: 'GET', url: `${NS}/gateways/:name/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'Traffic over the last window from the request logs in Elasticsearch: requests, rate, response time percentiles, 5xx, health (1 − error ratio); split per route.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
   { operationId: 'routeMetrics', method: 'GET', url: `${NS}/gateways/:name/routes/:route/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'The same for one route of the gateway.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
+  // [edge] TLS certificates: GET never returns the key.
+  { operationId: 'listCertificates', method: 'GET', url: `${NS}/certificates`, access: 'read', tag: 'certificates', summary: 'The certificates of a namespace: name, version, subject, DNS names, not-after, fingerprint, whether agents accept it. Never a key.', responses: { 200: 'certificateList' }, errors: [400] },
+  { operationId: 'getCertificate', method: 'GET', url: `${NS}/certificates/:name`, access: 'read', tag: 'certificates', summary: 'A certificate: the PEM chain and its metadata (subject, issuer, SANs, not-before/after, SHA-256 fingerprint, chain), never the key. ETag: "<version>".', responses: { 200: 'certificateDocument', 304: 'empty' }, errors: [400, 404] },
+  { operationId: 'putCertificate', method: 'PUT', url: `${NS}/certificates/:name`, access: 'write', tag: 'certificates', body: 'certificate', preconditions: ['If-Match', 'If-None-Match'], summary: 'Create (201) or replace (200) a certificate from {"certificate": "<PEM chain>", "key": "<PEM key>"}. Refused (400 invalid_certificate, nothing changed): unparsable, key mismatch, expired or not yet valid, chain out of order. Warned: incomplete chain, expiry within 14 days. Agents rotate it without a reload.', responses: { 200: 'certificateWritten', 201: 'certificateWritten' }, errors: [400, 409, 413, 415] },
+  { operationId: 'deleteCertificate', method: 'DELETE', url: `${NS}/certificates/:name`, access: 'write', tag: 'certificates', preconditions: ['If-Match'], summary: 'Delete a certificate; 409 certificate_in_use while a gateway references it.', responses: { 204: 'empty' }, errors: [400, 404, 409] },
   { operationId: 'listAgents', method: 'GET', url: `${NS}/agents`, access: 'read', tag: 'agents', summary: 'The agents of the environment with their health.', responses: { 200: 'agentList' }, errors: [400] },
   { operationId: 'createToken', method: 'POST', url: '/api/v1/tokens', access: 'admin', tag: 'tokens', body: 'newToken', summary: 'Issue a token; the secret is in this response only.', responses: { 201: 'tokenCreated' }, errors: [400, 413, 415] },
   { operationId: 'listTokens', method: 'GET', url: '/api/v1/tokens', access: 'admin', tag: 'tokens', summary: 'All tokens, without secrets.', responses: { 200: 'tokenList' }, errors: [] },

@@ -59,6 +59,8 @@ export interface GatewayServiceDeps {
   casAttempts?: number;
   /** The agents' status (over NATS): a gateway may not take a port an agent's own listener holds. */
   agentStatus?: AgentStatusSource | undefined;
+  /** [edge] A gateway's tls.certificates must exist in the namespace and be accepted (CertificateService). */
+  checkReferences?: (ns: Namespace, gateway: Gateway) => Promise<void>;
 }
 
 export const entrySource = (name: string): string => name;
@@ -182,6 +184,7 @@ export class GatewayService {
         checkPreconditions(name, pre, current);
         this.checkReservedPorts(ctx.ns, gateway);
         await this.checkAgainstNamespace(ctx.ns, gateway);
+        await this.deps.checkReferences?.(ctx.ns, gateway);
         try {
           const { version } = await this.call('put', () => this.store.put(ctx.ns, name, body.text, body.format, { ifVersion: current?.version ?? null }));
           await this.afterWrite(ctx, name, current?.version ?? null, version, current ? 'gateway.replace' : 'gateway.create');

@@ -128,6 +128,40 @@ function components(): Record<string, JsonSchema> {
       properties: { id: { type: 'string' }, name: { type: 'string' }, role: { enum: ['admin', 'deployer', 'viewer'] }, namespaces: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },
     },
     TokenList: { type: 'object', properties: { tokens: { type: 'array', items: ref('TokenInfo') } } },
+    // [edge] certificates
+    NewCertificate: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certificate', 'key'],
+      properties: { certificate: { type: 'string', description: 'PEM chain: the leaf first, then its intermediates' }, key: { type: 'string', description: 'PEM private key of the leaf (PKCS#8, RSA or EC; not encrypted)' } },
+    },
+    CertificateInfo: {
+      type: 'object',
+      required: ['name', 'version', 'valid'],
+      properties: {
+        name: { type: 'string' },
+        version: { type: 'string' },
+        valid: { type: 'boolean', description: 'false when the stored document is refused (written around the API); errors say why' },
+        subject: { type: 'string' },
+        issuer: { type: 'string' },
+        dnsNames: { type: 'array', items: { type: 'string' }, description: 'names SNI can select it by' },
+        subjectAltNames: { type: 'array', items: { type: 'string' } },
+        notBefore: { type: 'string', format: 'date-time' },
+        notAfter: { type: 'string', format: 'date-time' },
+        fingerprintSha256: { type: 'string' },
+        serial: { type: 'string' },
+        keyType: { type: 'string' },
+        errors: { type: 'array', items: { type: 'string' } },
+        warnings: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    CertificateDocument: {
+      allOf: [
+        ref('CertificateInfo'),
+        { type: 'object', properties: { certificate: { type: 'string', description: 'the PEM chain (never the key)' }, chain: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, issuer: { type: 'string' }, notAfter: { type: 'string' } } } } } },
+      ],
+    },
+    CertificateList: { type: 'object', properties: { namespace: { type: 'string' }, certificates: { type: 'array', items: ref('CertificateInfo') }, problems: { type: 'array', items: { type: 'object' } } } },
     TokenCreated: { allOf: [ref('TokenInfo'), { type: 'object', properties: { token: { type: 'string', description: 'weir_<id>_<secret>; shown only here.' } } }] },
   };
 }
@@ -137,6 +171,7 @@ const BODY: Record<BodyKind, { schema: string; yaml: boolean }> = {
   routeEdit: { schema: 'RouteEdit', yaml: false },
   weights: { schema: 'Weights', yaml: false },
   newToken: { schema: 'NewToken', yaml: false },
+  certificate: { schema: 'NewCertificate', yaml: false },
 };
 
 function response(kind: ResponseKind): JsonSchema {
@@ -168,6 +203,12 @@ function response(kind: ResponseKind): JsonSchema {
       return { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } };
     case 'openapi':
       return { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } };
+    case 'certificateList':
+      return { description: 'The certificates (no keys)', content: json('CertificateList') };
+    case 'certificateDocument':
+      return { description: 'The certificate chain and metadata (no key)', headers: { ETag: { schema: { type: 'string' }, description: 'The store version, quoted' } }, content: json('CertificateDocument') };
+    case 'certificateWritten':
+      return { description: 'Written (the response holds no key)', headers: { ETag: { schema: { type: 'string' } } }, content: json('CertificateDocument') };
     case 'empty':
       return { description: 'No content' };
   }
@@ -178,7 +219,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'Missing or invalid bearer token',
   403: 'The token has no right to this operation or namespace',
   404: 'Not found',
-  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict',
+  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict, certificate_not_found / certificate_invalid (a gateway\'s tls.certificates), certificate_in_use (delete)',
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
@@ -201,7 +242,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     for (const [status, kind] of Object.entries(r.responses)) responses[status] = response(kind as ResponseKind);
     const errs = new Set<number>(r.errors);
     if (r.access !== 'public') [401, 403].forEach((s) => errs.add(s));
-    if (r.tag === 'gateways') errs.add(503);
+    if (r.tag === 'gateways' || r.tag === 'certificates') errs.add(503);
     for (const s of [...errs].sort()) responses[String(s)] = { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: ref('Error') } } };
     const op: JsonSchema = {
       operationId: r.operationId,
@@ -225,7 +266,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     info: { title: 'Weir control API', version: opts.version ?? '1', description: 'Gateways per namespace (org/env), written to the config store that Weir agents render into HAProxy.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'gateways' }, { name: 'agents' }, { name: 'tokens' }, { name: 'system' }],
+    tags: [{ name: 'gateways' }, { name: 'certificates' }, { name: 'agents' }, { name: 'tokens' }, { name: 'system' }],
     paths,
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'weir_<id>_<secret>' } }, schemas: components() },
   };

@@ -1,7 +1,7 @@
 // Interfaces other parts of Weir plug into the control API: event publishing, agent status
 // and audit. The control API depends only on these, never on NATS directly.
 import type { Namespace } from '../store/store.js';
-import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from '../events/contract.js';
+import type { AgentStatusEvent, AuditRecord, CertificateChangedEvent, GatewayChangedEvent } from '../events/contract.js';
 
 /**
  * Tells agents a gateway changed. Implementations must be quick (an outbox): the control API
@@ -9,6 +9,8 @@ import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from '../even
  */
 export interface ChangePublisher {
   publishGatewayChanged(ns: Namespace, ev: GatewayChangedEvent): Promise<void>;
+  /** [edge] A certificate was written or deleted: agents rotate it without waiting for a poll. */
+  publishCertificateChanged?(ns: Namespace, ev: CertificateChangedEvent): Promise<void>;
 }
 
 /** One agent as last heard from. `quiet`: no heartbeat for 3 intervals. */

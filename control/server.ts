@@ -20,6 +20,8 @@ import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, require
 export { DEFAULT_BODY_LIMIT };
 import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
+import { CertificateService, viewOf } from './certificate-service.js';
+import type { DocumentStore } from '../store/document-store.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -93,6 +95,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   const log = opts.logger;
   const metrics = opts.metrics ?? new ControlMetrics();
   const verifier = new TokenVerifier(opts.tokens, opts.tokenCacheTtlMs !== undefined ? { cacheTtlMs: opts.tokenCacheTtlMs } : {});
+  // [edge] Certificates live in the same store, when it holds documents besides gateways.
+  const documents = 'getDocument' in opts.store && 'putDocument' in opts.store ? (opts.store as Store & DocumentStore) : null;
+  let certificates: CertificateService | null = null;
   const gateways = new GatewayService({
     store: opts.store,
     audit: opts.audit,
@@ -102,7 +107,27 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    ...(documents ? { checkReferences: (ns: Namespace, g: Parameters<CertificateService['checkReferences']>[1]) => (certificates as CertificateService).checkReferences(ns, g) } : {}),
   });
+  if (documents) {
+    certificates = new CertificateService({
+      store: documents,
+      audit: opts.audit,
+      events: opts.events,
+      metrics,
+      log,
+      call: (op, fn) => gateways.call(op, fn),
+      gateways: async (ns) => (await gateways.snapshot(ns)).entries.flatMap((e) => {
+        const r = parseEntry(e);
+        return r.ok ? [r.gateway] : [];
+      }),
+      ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    });
+  }
+  const certs = (): CertificateService => {
+    if (!certificates) throw new ApiError(501, 'not_supported', `this store (${opts.store.location}) holds gateways only, no certificates`);
+    return certificates;
+  };
   const openapi = JSON.stringify(openApiDocument());
 
   const app = Fastify({
@@ -217,6 +242,27 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     },
 
     gatewayStatus: async (req) => gateways.status(ctx(req).ns, param(req, 'name'), opts.agentStatus),
+
+    // [edge] certificates: the key goes in, never out.
+    listCertificates: async (req) => certs().list(ctx(req).ns),
+    getCertificate: async (req, reply) => {
+      const e = await certs().get(ctx(req).ns, param(req, 'name'));
+      const etag = `"${e.version}"`;
+      reply.header('etag', etag);
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      return viewOf(e);
+    },
+    putCertificate: async (req, reply) => {
+      const spec = req.routeOptions.config.spec;
+      const body = requireBody(req.body);
+      if (body.format !== 'json') throw new ApiError(415, 'unsupported_media_type', 'send the certificate as JSON: {"certificate": "<PEM chain>", "key": "<PEM key>"}');
+      const r = await certs().put(ctx(req), param(req, 'name'), decodeBody(body), parsePreconditions(req.headers, spec?.preconditions ?? []));
+      return reply.code(r.created ? 201 : 200).header('etag', `"${r.view.version}"`).send(r.view);
+    },
+    deleteCertificate: async (req, reply) => {
+      await certs().delete(ctx(req), param(req, 'name'), parsePreconditions(req.headers, ['If-Match']));
+      return reply.code(204).send();
+    },
 
     gatewayMetrics: async (req) => trafficMetrics(req, undefined),
     routeMetrics: async (req) => trafficMetrics(req, param(req, 'route')),

@@ -13,6 +13,16 @@ export interface GatewayChangedEvent {
   at: string;
 }
 
+/** [edge] Published by the control API after every certificate write: agents re-read it and rotate in place. */
+export interface CertificateChangedEvent {
+  certificate: string;
+  /** The store version after the write; null for a delete. */
+  version: string | null;
+  action: 'put' | 'delete';
+  by: string;
+  at: string;
+}
+
 /** One audited write (gateways and tokens). Kept in the WEIR_AUDIT JetStream stream. */
 export interface AuditRecord {
   id: string;
@@ -84,6 +94,8 @@ export function agentSubjectToken(agentId: string): string {
 
 export const subjects = {
   gatewaysChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.gateways.changed`,
+  /** [edge] Certificate writes (CertificateChangedEvent), captured by WEIR_CHANGES like gateway changes. */
+  certificatesChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.certificates.changed`,
   /** The agent id goes through `agentSubjectToken`; the message body carries the real id. */
   agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentSubjectToken(agentId)}.status`,
   /** Wildcard the control API subscribes to. */
@@ -93,7 +105,7 @@ export const subjects = {
 
 export const streams = {
   /** History of gateway changes, per namespace subject. */
-  changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed'] },
+  changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed', 'weir.*.*.certificates.changed'] },
   // Not `weir.audit.>`: that overlaps `weir.*.*.gateways.changed` for an org named "audit",
   // and nats-server refuses overlapping streams.
   audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.*.*', 'weir.audit._system'] },

@@ -3,6 +3,7 @@
 // to HAProxy ACL text that is safe to place on one config line. The input shape (what
 // users write) is defined once, by the zod schema in `schema.ts`.
 import type { DiscoveredTarget } from './discovery.js';
+import type { GatewayTls } from './tls.js';
 
 export type PortMode = 'http' | 'tcp';
 export type Sticky = 'route' | 'instance';
@@ -55,6 +56,8 @@ export interface Gateway {
   virtualHosts: string[];
   balance: string;
   metadata: Record<string, unknown>;
+  /** [edge] TLS termination (model/tls.ts); absent: plain HTTP/TCP. */
+  tls?: GatewayTls;
   /** In declaration order. */
   routes: Route[];
 }

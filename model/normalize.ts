@@ -8,6 +8,8 @@ import { classifyHost, splitHostPort } from './hosts.js';
 import { fillWeights } from './weights.js';
 import { isDiscoveryInput, MAX_DISCOVERY_TARGETS, normalizeDiscovery, discoveryLabel } from './discovery.js';
 import type { DiscoveredTarget } from './discovery.js';
+import { normalizeTls } from './tls.js';
+import type { GatewayTls } from './tls.js';
 import { formatPath, quote, type ModelError, type PathSegment } from './errors.js';
 
 export interface NormalizeOptions {
@@ -178,6 +180,13 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
 
   const gwBalance = balance(c, ['balance'], input.balance, mode, defaultBalance(mode));
 
+  let tls: GatewayTls | undefined;
+  if (input.tls !== undefined) {
+    const t = normalizeTls(input.tls, mode, virtualHosts);
+    if (t.ok) tls = t.tls;
+    else for (const e of t.errors) c.add(['tls', ...e.field], e.message);
+  }
+
   // Routes: document order, names unique regardless of case.
   const entries = Object.entries(input.routes);
   if (opts.routeOrder) {
@@ -226,5 +235,5 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
   else c.add(filled.path, filled.message);
 
   if (c.errors.length > 0 || name === undefined) return { ok: false, errors: c.errors };
-  return { ok: true, gateway: { name, port, mode, sticky, virtualHosts, balance: gwBalance, metadata: input.metadata ?? {}, routes } };
+  return { ok: true, gateway: { name, port, mode, sticky, virtualHosts, balance: gwBalance, metadata: input.metadata ?? {}, ...(tls ? { tls } : {}), routes } };
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { MAX_CONDITION_LENGTH } from './condition.js';
 import { checkHostname } from './hosts.js';
 import { DnsTargetSchema, SrvTargetSchema } from './discovery.js';
+import { TlsSchema } from './tls.js';
 
 export const GATEWAY_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -186,6 +187,8 @@ export const GatewayInputSchema = z
       virtual_hosts: VirtualHostsSchema.optional(),
       balance: BalanceSchema.optional().describe('Default balance algorithm for the routes: roundrobin, static-rr, leastconn, first, source, random, uri, "url_param <name>", "hdr(<name>)", "rdp-cookie(<name>)" (names: letters, digits, "_", "-", ≤ 64). default or absent: roundrobin for http, leastconn for tcp. uri, url_param and hdr() need an http port.'),
       metadata: MetadataSchema.optional(),
+      // [edge] TLS termination with certificates from the store (tls.ts).
+      tls: TlsSchema.optional(),
       routes: RoutesSchema,
     },
     { error: 'expected a gateway object (a YAML/JSON map)' },

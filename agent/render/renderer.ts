@@ -8,6 +8,7 @@ import { Liquid } from 'liquidjs';
 import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { RESOLVERS_NAME } from '../plan/discovery-model.js';
+import { tlsFiles } from '../plan/tls-model.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
 
@@ -36,6 +37,8 @@ export interface RenderedConfig {
   config: string;
   /** Map file path → file content. */
   maps: Record<string, string>;
+  /** [edge] crt-lists and certificate PEMs (chain + key: written 0600, never logged). Absent: none. */
+  tlsFiles?: Record<string, string>;
   /** 1-based line ranges of each gateway's sections, from the template's `# weir:begin/end` markers (computed on demand). */
   spans: () => GatewaySpan[];
   /** sha256 over the config and the maps. */
@@ -69,9 +72,10 @@ export function spansOf(config: string): () => GatewaySpan[] {
 const GATEWAYS_MARK = '#@weir-gateway-sections@';
 const VHOST_MARK = '#@weir-vhost-rules@';
 
-export function checksumOf(config: string, maps: Record<string, string>): string {
+export function checksumOf(config: string, maps: Record<string, string>, tls: Record<string, string> = {}): string {
   const h = createHash('sha256').update(config);
   for (const path of Object.keys(maps).sort()) h.update('\0').update(path).update('\0').update(maps[path] ?? '');
+  for (const path of Object.keys(tls).sort()) h.update('\0tls\0').update(path).update('\0').update(tls[path] ?? '');
   return h.digest('hex');
 }
 
@@ -165,6 +169,7 @@ export class ConfigRenderer {
     }
     const maps: Record<string, string> = {};
     for (const [path, entries] of Object.entries(model.maps)) maps[path] = mapFileContent(entries);
-    return { config, maps, spans: spansOf(config), checksum: checksumOf(config, maps) };
+    const tls = tlsFiles(model.gateways, model.certificates ?? {});
+    return { config, maps, tlsFiles: tls, spans: spansOf(config), checksum: checksumOf(config, maps, tls) };
   }
 }

@@ -2,7 +2,8 @@
 // continuously and count every outcome. A failure is anything but a 2xx/3xx/4xx answer: a
 // connection refused or reset, a TLS handshake error, a timeout, a 5xx. The thread keeps going
 // while the main thread is busy (an in-process agent), so a stall shows up as a failure, not as
-// a pause. `newConnection` opens a connection (and, over TLS, a handshake) per request.
+// a pause. `newConnection` opens a connection (and, over TLS, a full handshake: no session
+// resumption) per request.
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -12,7 +13,8 @@ const https = require('node:https');
 const { url, concurrency, newConnection, servername, ca, headers, timeoutMs } = workerData;
 const u = new URL(url);
 const mod = u.protocol === 'https:' ? https : http;
-const agent = new mod.Agent({ keepAlive: !newConnection, maxSockets: concurrency, ...(ca ? { ca } : {}) });
+// A new connection is a full TLS handshake too: no session resumption.
+const agent = new mod.Agent({ keepAlive: !newConnection, maxSockets: concurrency, ...(ca ? { ca } : {}), ...(newConnection ? { maxCachedSessions: 0 } : {}) });
 const stats = { sent: 0, ok: 0, failed: 0, statuses: {}, bodies: {}, reasons: {}, tls: {} };
 let stopped = false;
 function fail(reason) {
@@ -28,6 +30,12 @@ function one() {
       host: u.hostname, port: u.port, path: u.pathname + u.search, agent, headers: { ...(headers || {}), ...(newConnection ? { connection: 'close' } : {}) },
       ...(u.protocol === 'https:' ? { servername: servername || undefined, ca: ca || undefined } : {}),
     }, (res) => {
+      const sock = res.socket;
+      if (sock && typeof sock.getPeerCertificate === 'function') {
+        const c = sock.getPeerCertificate();
+        const key = (sock.alpnProtocol || 'none') + ' ' + (c && c.subject ? c.subject.CN : '?') + ' ' + (c ? c.fingerprint256 : '');
+        stats.tls[key] = (stats.tls[key] || 0) + 1;
+      }
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { if (body.length < 200) body += d; });
@@ -36,12 +44,6 @@ function one() {
         stats.statuses[s] = (stats.statuses[s] || 0) + 1;
         if (s >= 500 || s === 0) fail('HTTP ' + s + ' ' + body.slice(0, 60).trim());
         else { stats.ok++; const b = body.slice(0, 40); stats.bodies[b] = (stats.bodies[b] || 0) + 1; }
-        const sock = res.socket;
-        if (sock && typeof sock.getPeerCertificate === 'function') {
-          const c = sock.getPeerCertificate();
-          const key = (sock.alpnProtocol || 'none') + ' ' + (c && c.subject ? c.subject.CN : '?') + ' ' + (c ? c.fingerprint256 : '');
-          stats.tls[key] = (stats.tls[key] || 0) + 1;
-        }
         finish();
       });
       res.on('error', (e) => { fail(String(e.code || e.message)); finish(); });
