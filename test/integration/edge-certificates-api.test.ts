@@ -1,0 +1,110 @@
+// The control API's certificate endpoints on the file store: PUT {certificate, key} → the file
+// `<root>/<org>/<env>/certificates/<name>.pem` (chain then key); GET/list show chain and
+// metadata, never the key; bad uploads (expired, key mismatch, fields swapped) refused with the
+// reason and nothing changed; gateways may only reference certificates that exist; a
+// certificate in use cannot be deleted; the audit log records the writes, without keys.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createPki, type Pki } from '../harness/certs.js';
+import { Cleanup, gwPath, scratch, startE2EControl, type E2EControl } from '../harness/e2e.js';
+import { assert, suite } from '../harness/uvu.js';
+
+const t = suite('edge: control API certificates (file store)');
+const cleanup = new Cleanup();
+let control: E2EControl;
+let pki: Pki;
+let root = '';
+let dir = '';
+const cpath = (name?: string): string => `/api/v1/namespaces/acme/prod/certificates${name ? `/${name}` : ''}`;
+
+t.before(async () => {
+  dir = await scratch(cleanup);
+  root = join(dir, 'store');
+  control = await startE2EControl({ store: `file://${root}`, stateDir: join(dir, 'control') });
+  cleanup.add(() => control.close());
+  pki = await createPki(join(dir, 'pki'));
+});
+t.after(() => cleanup.run());
+
+t('PUT stores chain then key in <name>.pem; responses and GETs never hold the key', async () => {
+  const c = await pki.issue({ cn: 'shop.example.test', dns: ['shop.example.test', 'www.shop.example.test'] });
+  const r = await control.api('PUT', cpath('shop'), { body: { certificate: c.chain, key: c.key } });
+  assert.is(r.status, 201, r.text);
+  assert.is(r.json.name, 'shop');
+  assert.equal(r.json.dnsNames, ['shop.example.test', 'www.shop.example.test']);
+  assert.match(r.json.fingerprintSha256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.ok(Date.parse(r.json.notAfter) > Date.now());
+  assert.is(r.headers.get('etag'), `"${r.json.version}"`);
+  assert.not.match(r.text, /PRIVATE KEY/);
+  const file = await readFile(join(root, 'acme', 'prod', 'certificates', 'shop.pem'), 'utf8');
+  assert.match(file, /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----\n$/);
+  const g = await control.api('GET', cpath('shop'));
+  assert.is(g.status, 200);
+  assert.is(g.json.certificate.match(/BEGIN CERTIFICATE/g).length, 2);
+  assert.is(g.json.chain.length, 2);
+  assert.not.match(g.text, /PRIVATE KEY/);
+  const l = await control.api('GET', cpath());
+  assert.equal(l.json.certificates.map((x: { name: string; valid: boolean }) => [x.name, x.valid]), [['shop', true]]);
+  assert.not.match(l.text, /PRIVATE KEY|BEGIN CERTIFICATE/);
+  // Conditional requests like gateways.
+  assert.is((await control.api('GET', cpath('shop'), { headers: { 'if-none-match': `"${r.json.version}"` } })).status, 304);
+  assert.is((await control.api('PUT', cpath('shop'), { body: { certificate: c.chain, key: c.key }, headers: { 'if-match': '"nope"' } })).status, 409);
+});
+
+t('bad uploads are refused with the certificate name and reason; the stored one is unchanged', async () => {
+  const before = (await control.api('GET', cpath('shop'))).json.version;
+  const expired = await pki.issue({ cn: 'shop.example.test', dns: ['shop.example.test'], start: new Date('2021-01-01'), end: new Date('2021-03-01') });
+  const other = await pki.issue({ cn: 'x.test', dns: ['x.test'] });
+  const cases: Array<[unknown, RegExp]> = [
+    [{ certificate: expired.chain, key: expired.key }, /^certificate "shop": the certificate \(CN=shop\.example\.test\) expired on 2021-03-01$/],
+    [{ certificate: other.chain, key: expired.key }, /^certificate "shop": the private key does not match the certificate \(CN=x\.test\)/],
+    [{ certificate: 'hello', key: other.key }, /no certificate: expected the PEM chain/],
+    [{ certificate: other.key, key: other.cert }, /certificate: holds a private key/],
+    [{ certificate: other.chain }, /key: required/],
+    [{ certificate: other.chain, key: other.key, extra: 1 }, /unknown field "extra"/],
+    [{ certificate: pki.intermediatePem + other.cert, key: other.key }, /did not issue certificate 1/],
+  ];
+  for (const [body, re] of cases) {
+    const r = await control.api('PUT', cpath('shop'), { body });
+    assert.is(r.status, 400, r.text);
+    assert.match(r.json.error.message, re);
+    assert.not.match(r.text, /PRIVATE KEY/);
+  }
+  assert.is((await control.api('GET', cpath('shop'))).json.version, before);
+  // YAML is not accepted for certificates.
+  assert.is((await control.api('PUT', cpath('shop'), { body: 'certificate: x\n' })).status, 415);
+});
+
+t('warnings do not refuse: a leaf without its intermediate, a certificate near expiry', async () => {
+  const c = await pki.issue({ cn: 'soon.test', dns: ['soon.test'], days: 3 });
+  const r = await control.api('PUT', cpath('soon'), { body: { certificate: c.cert, key: c.key } });
+  assert.is(r.status, 201, r.text);
+  assert.ok(r.json.warnings.some((w: string) => /the chain is the leaf alone and its issuer \(CN=Weir Test Intermediate\) is not a well-known root CA/.test(w)));
+  assert.ok(r.json.warnings.some((w: string) => /expires in 2 days/.test(w)));
+});
+
+t('gateways reference only certificates that exist; one in use cannot be deleted; audit without keys', async () => {
+  const gw = (certs: string[]) => ({ port: 18443, tls: { certificates: certs }, routes: { v1: { targets: ['127.0.0.1:9'] } } });
+  let r = await control.api('PUT', gwPath('acme', 'prod', 'web'), { body: gw(['shop', 'missing']) });
+  assert.is(r.status, 409, r.text);
+  assert.is(r.json.error.code, 'certificate_not_found');
+  assert.match(r.json.error.message, /tls\.certificates\[1\]: certificate "missing" does not exist in acme\/prod: PUT \/api\/v1\/namespaces\/acme\/prod\/certificates\/missing first/);
+  r = await control.api('PUT', gwPath('acme', 'prod', 'web'), { body: gw(['shop']) });
+  assert.is(r.status, 201, r.text);
+  r = await control.api('DELETE', cpath('shop'));
+  assert.is(r.status, 409);
+  assert.is(r.json.error.code, 'certificate_in_use');
+  assert.match(r.json.error.message, /used by gateway web/);
+  assert.is((await control.api('DELETE', gwPath('acme', 'prod', 'web'))).status, 204);
+  assert.is((await control.api('DELETE', cpath('shop'))).status, 204);
+  assert.is((await control.api('GET', cpath('shop'))).status, 404);
+  const audit = await readFile(join(dir, 'control', 'audit.jsonl'), 'utf8');
+  assert.match(audit, /"action":"certificate.create","target":"certificate\/acme\/prod\/shop"/);
+  assert.match(audit, /"action":"certificate.delete"/);
+  assert.not.match(audit, /PRIVATE KEY|BEGIN/);
+  // The OpenAPI document lists the endpoints.
+  const doc = (await control.api('GET', '/api/v1/openapi.json')).json;
+  assert.ok(doc.paths['/api/v1/namespaces/{org}/{env}/certificates/{name}'].put);
+});
+
+t.run();
