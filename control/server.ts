@@ -54,6 +54,8 @@ export interface ControlServerOptions {
   /** Read-modify-write attempts on version conflicts when the client sent no If-Match. */
   casAttempts?: number;
   publishTimeoutMs?: number;
+  /** [edge] Serve HTTPS (WEIR_CONTROL_TLS_CERT/_KEY); plain HTTP when absent. */
+  https?: { cert: string; key: string };
 }
 
 export interface ControlServer {
@@ -130,7 +132,10 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   };
   const openapi = JSON.stringify(openApiDocument());
 
+  // [edge] The https option only changes the server object underneath: the app is typed as for http.
+  const tlsOption = (opts.https ? { https: opts.https } : {}) as Record<string, never>;
   const app = Fastify({
+    ...tlsOption,
     loggerInstance: log,
     // Requests are logged once, at debug, by our onResponse hook.
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,7 +1,7 @@
 // Control API settings from WEIR_* environment variables, checked at start so a typo fails
 // with the variable's name.
 import { resolve } from 'node:path';
-import { parseHostPort, SettingsError } from '../runtime/settings-parse.js';
+import { int, parseHostPort, SettingsError } from '../runtime/settings-parse.js';
 import { DEFAULT_BODY_LIMIT } from './request-body.js';
 
 export interface ControlSettings {
@@ -12,10 +12,12 @@ export interface ControlSettings {
   /** WEIR_ADMIN_TOKEN: becomes the admin token at first start. */
   adminToken: string | undefined;
   bodyLimitBytes: number;
+  /** [edge] Serve HTTPS with this PEM chain and key (both or neither), re-read every reloadMs. */
+  tls: { cert: string; key: string; reloadMs: number } | null;
 }
 
 export interface ControlSettingSpec {
-  key: keyof ControlSettings;
+  key: keyof ControlSettings | 'tlsCert' | 'tlsKey' | 'tlsReloadMs';
   env: string;
   default: string;
   help: string;
@@ -27,10 +29,14 @@ export const CONTROL_SETTINGS: ControlSettingSpec[] = [
   { key: 'stateDir', env: 'WEIR_CONTROL_STATE_DIR', default: './var/control', help: 'tokens (hashed) and the audit log' },
   { key: 'adminToken', env: 'WEIR_ADMIN_TOKEN', default: '', help: 'admin token to install at first start (weir_<id>_<secret>); else one is generated and shown once' },
   { key: 'bodyLimitBytes', env: 'WEIR_CONTROL_BODY_LIMIT', default: String(DEFAULT_BODY_LIMIT), help: 'largest request body in bytes (413 above)' },
+  // [edge]
+  { key: 'tlsCert', env: 'WEIR_CONTROL_TLS_CERT', default: '', help: 'PEM certificate chain (leaf first) to serve HTTPS with; re-read every 10 s' },
+  { key: 'tlsKey', env: 'WEIR_CONTROL_TLS_KEY', default: '', help: 'PEM private key of WEIR_CONTROL_TLS_CERT' },
+  { key: 'tlsReloadMs', env: 'WEIR_CONTROL_TLS_RELOAD_MS', default: '10000', help: 'milliseconds between checks of the TLS files (a changed valid pair replaces the certificate in place)' },
 ];
 
 export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ControlSettings {
-  const v = (key: keyof ControlSettings): string => {
+  const v = (key: ControlSettingSpec['key']): string => {
     const spec = CONTROL_SETTINGS.find((s) => s.key === key) as ControlSettingSpec;
     return env[spec.env] ?? spec.default;
   };
@@ -41,11 +47,15 @@ export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd
   const store = v('store').trim();
   if (store === '') throw new SettingsError('WEIR_STORE: is empty');
   const admin = v('adminToken').trim();
+  const tlsCert = v('tlsCert').trim();
+  const tlsKey = v('tlsKey').trim();
+  if ((tlsCert === '') !== (tlsKey === '')) throw new SettingsError(`${tlsCert === '' ? 'WEIR_CONTROL_TLS_KEY' : 'WEIR_CONTROL_TLS_CERT'} is set without ${tlsCert === '' ? 'WEIR_CONTROL_TLS_CERT' : 'WEIR_CONTROL_TLS_KEY'}: give both (HTTPS) or neither (HTTP)`);
   return {
     store,
     addr: parseHostPort('WEIR_CONTROL_ADDR', v('addr')),
     stateDir: resolve(cwd, v('stateDir')),
     adminToken: admin === '' ? undefined : admin,
     bodyLimitBytes: Number(limitRaw),
+    tls: tlsCert === '' ? null : { cert: resolve(cwd, tlsCert), key: resolve(cwd, tlsKey), reloadMs: int('WEIR_CONTROL_TLS_RELOAD_MS', v('tlsReloadMs'), 100, 3_600_000) },
   };
 }

@@ -3,7 +3,12 @@
 // metadata, never the key; bad uploads (expired, key mismatch, fields swapped) refused with the
 // reason and nothing changed; gateways may only reference certificates that exist; a
 // certificate in use cannot be deleted; the audit log records the writes, without keys.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+import { runControl } from '../../control/main.js';
+import { freePort } from '../harness/ports.js';
+import { waitFor } from '../harness/tmp.js';
 import { join } from 'node:path';
 import { createPki, type Pki } from '../harness/certs.js';
 import { Cleanup, gwPath, scratch, startE2EControl, type E2EControl } from '../harness/e2e.js';
@@ -105,6 +110,42 @@ t('gateways reference only certificates that exist; one in use cannot be deleted
   // The OpenAPI document lists the endpoints.
   const doc = (await control.api('GET', '/api/v1/openapi.json')).json;
   assert.ok(doc.paths['/api/v1/namespaces/{org}/{env}/certificates/{name}'].put);
+});
+
+t('the control API serves HTTPS from WEIR_CONTROL_TLS_CERT/_KEY, replaces a changed pair in place, keeps it when the new one is bad', async () => {
+  const a = await pki.issue({ cn: 'control.test', dns: ['control.test'] });
+  const certFile = join(dir, 'control.crt');
+  const keyFile = join(dir, 'control.key');
+  await writeFile(certFile, a.chain);
+  await writeFile(keyFile, a.key);
+  const port = await freePort();
+  const env = { WEIR_STORE: `file://${root}`, WEIR_CONTROL_ADDR: `127.0.0.1:${port}`, WEIR_CONTROL_STATE_DIR: join(dir, 'control-tls'), WEIR_LOG_LEVEL: 'silent', WEIR_CONTROL_TLS_CERT: certFile, WEIR_CONTROL_TLS_KEY: keyFile, WEIR_CONTROL_TLS_RELOAD_MS: '100' };
+  const running = await runControl(env, { handleSignals: false });
+  cleanup.add(() => running.close());
+  const served = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, servername: 'control.test', ca: pki.rootPem }, () => {
+        resolve(s.getPeerCertificate().fingerprint256);
+        s.end();
+      });
+      s.once('error', reject);
+    });
+  assert.is(await served(), new X509Certificate(a.cert).fingerprint256);
+  const b = await pki.issue({ cn: 'control.test', dns: ['control.test'] });
+  await writeFile(certFile, b.chain);
+  await writeFile(keyFile, b.key);
+  await waitFor(async () => (await served()) === new X509Certificate(b.cert).fingerprint256, { what: 'the new pair served' });
+  // A key that does not match: refused, the previous pair keeps serving.
+  await writeFile(keyFile, a.key);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.is(await served(), new X509Certificate(b.cert).fingerprint256);
+  // At start, a bad pair fails with the variables' names.
+  await writeFile(keyFile, a.key);
+  await writeFile(certFile, b.chain);
+  const failed = await runControl({ ...env, WEIR_CONTROL_ADDR: `127.0.0.1:${await freePort()}` }, { handleSignals: false }).then(() => null, (e: Error) => e);
+  assert.match(failed?.message ?? '', /^WEIR_CONTROL_TLS_CERT\/WEIR_CONTROL_TLS_KEY: .*the private key does not match the certificate/);
+  const half = await runControl({ ...env, WEIR_CONTROL_TLS_KEY: '' }, { handleSignals: false }).then(() => null, (e: Error) => e);
+  assert.match(half?.message ?? '', /WEIR_CONTROL_TLS_CERT is set without WEIR_CONTROL_TLS_KEY/);
 });
 
 t.run();
