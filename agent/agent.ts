@@ -162,6 +162,8 @@ export class Agent {
       pidFile: this.paths.pidFile,
       adopt: true,
       detached: settings.onExit === 'keep',
+      // [edge] A master socket given = HAProxy lives elsewhere (its own container): attach only, never spawn.
+      attachOnly: settings.masterSocket !== null,
       logger: logger.child({ component: 'haproxy' }),
     });
     this.master = new MasterClient({ socket: this.paths.masterSocket, logger, stderrTail: () => this.haproxy.recentStderr() });
@@ -383,6 +385,7 @@ export class Agent {
     await this.cacheChain.catch(() => undefined);
     await this.store.close().catch(() => undefined);
     this.runtime.close();
+    this.master.close();
     await this.haproxy.stop({ mode: this.settings.onExit });
     // [telemetry] after HAProxy: its last lines are in; flushes Elasticsearch for a bounded time.
     await this.telemetry?.stop().catch((err: unknown) => this.logger.error({ err }, 'telemetry stop failed'));
@@ -722,6 +725,8 @@ export class Agent {
    * limit passes `haproxy -c` and then fails in HAProxy; refuse it here, with both numbers.
    */
   private refusedForFds(config: string, kind: 'start' | 'sync' | 'reload'): boolean {
+    // A master started elsewhere (WEIR_HAPROXY_MASTER_SOCKET) has limits of its own, checked once attached.
+    if (!this.haproxyStarted && this.settings.masterSocket !== null) return false;
     const problem = checkFdBudget(config, this.haproxyStarted ? this.haproxy.pid : null);
     if (!problem) return false;
     this.metrics.reloadFailures.inc({ stage: 'fd_limit' });

@@ -107,8 +107,20 @@ export class FdLimitError extends Error {
   }
 }
 
-/** Null when the config fits under the hard limit of `pid` (this process when absent, it spawns HAProxy). */
+/**
+ * Null when the config fits under the hard limit of `pid` (this process when absent: it spawns
+ * HAProxy). A `pid` that is not an haproxy process here (another PID namespace) is not checked.
+ */
 export function checkFdBudget(config: string, pid?: number | null): FdLimitError | null {
+  if (pid) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return null;
+    }
+    if (comm !== 'haproxy') return null;
+  }
   const limit = fdLimit(pid ?? 'self');
   if (!limit) return null; // not Linux: HAProxy reports it itself
   const needs = fdNeeds(config);
