@@ -6,6 +6,12 @@ import { formatReport, say, writeReport, type DrillReport } from './lib.js';
 
 const DRILLS: Record<string, { what: string; run: () => Promise<DrillReport> }> = {
   'agent-upgrade': { what: 'the agent restarted 20 times under load; 0 failed requests, HAProxy master unchanged', run: async () => (await import('./agent-upgrade.js')).agentUpgradeDrill() },
+  'cert-rotation': { what: 'a certificate replaced 20 times under TLS load; 0 failed handshakes, same worker, no reload', run: async () => (await import('./cert-rotation.js')).certRotationDrill() },
+  'dns-changes': { what: 'DNS records changed 20 times and DNS down for 5 s under load; 0 failed requests, no reload', run: async () => (await import('./dns-changes.js')).dnsChangesDrill() },
+  'store-wipe': { what: 'the store wiped and restored (held, nothing removed), then wiped for longer than the hold (removed)', run: async () => (await import('./store-wipe.js')).storeWipeDrill() },
+  'vault-down': { what: 'Vault down 10 minutes with traffic; 0 failed requests, changes resume after', run: async () => (await import('./vault-down.js')).vaultDownDrill() },
+  'es-down': { what: 'Elasticsearch down with an agent restart in the middle; 0 lines lost, 0 duplicates', run: async () => (await import('./es-down.js')).esDownDrill() },
+  reloads: { what: '50 reloads under load; 0 failed requests', run: async () => (await import('./reloads.js')).reloadsDrill() },
 };
 
 async function main(): Promise<void> {
