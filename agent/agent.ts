@@ -3,7 +3,7 @@
 //     ─▶ buildHaproxyModel ─▶ plan(running, desired) ─▶ Applier (runtime now, reload coalesced)
 // All syncs and applies run one at a time on a single chain, so the running model is never
 // raced; reloads wait for the minimum interval, runtime changes never wait for a reload.
-import { mkdir, access, writeFile } from 'node:fs/promises';
+import { mkdir, access, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../runtime/log.js';
@@ -28,6 +28,7 @@ import { checkFdBudget } from './guards/fd-budget.js';
 import { DnsRecordCheck, type AgentWarning } from './discovery/dns-record-check.js';
 import { AgentTls, type CertificateStore } from './tls/agent-tls.js';
 import type { CertificateStatus } from './tls/certificate-book.js';
+import { readLoaded, runtimeDifference, writeLoaded } from './apply/adoption-check.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -69,6 +70,8 @@ interface Paths {
   cacheFile: string;
   /** [edge] crt-lists and certificate PEMs. */
   tlsDir: string;
+  /** [edge] Checksum of what the master last loaded (or was brought to at runtime): adoption without a reload. */
+  loadedFile: string;
 }
 
 export class Agent {
@@ -147,6 +150,7 @@ export class Agent {
       mapsDir: join(s, 'maps'),
       stageDir: join(s, 'stage'),
       tlsDir: join(s, 'tls'),
+      loadedFile: join(s, 'loaded.sha256'),
       serverStateFile: join(s, 'server-state'),
       adminSocket: join(s, 'admin.sock'),
       masterSocket: settings.masterSocket ?? join(s, 'master.sock'),
@@ -556,6 +560,7 @@ export class Agent {
     if (this.refusedForFds(rendered.config, 'start')) return;
     await this.applier.install(rendered);
     await this.startHaproxy();
+    await this.noteLoaded(rendered.checksum);
     // The running slot layout came from an earlier run: the first store read reloads to re-sync it.
     this.running = null;
     this.status.servingFromCache = true;
@@ -574,9 +579,17 @@ export class Agent {
       return;
     }
     const model = buildHaproxyModel([], this.modelSettings);
-    await this.applier.install(await this.applier.stage(model));
+    const rendered = await this.applier.stage(model);
+    await this.applier.install(rendered);
     await this.startHaproxy();
+    await this.noteLoaded(rendered.checksum);
     this.running = model;
+  }
+
+  /** [edge] Files installed, then HAProxy started on them: it runs them. Adopted, nobody knows what it loaded. */
+  private async noteLoaded(checksum: string): Promise<void> {
+    if (this.adopted) await rm(this.paths.loadedFile, { force: true });
+    else await writeLoaded(this.paths.loadedFile, checksum);
   }
 
   private async startHaproxy(): Promise<void> {
@@ -694,15 +707,25 @@ export class Agent {
 
     try {
       if (!this.haproxyStarted) {
+        const loaded = await readLoaded(this.paths.loadedFile);
         await this.applier.install(rendered);
         await this.startHaproxy();
-        if (this.adopted) await this.applier.installAndReload(rendered, model);
+        if (this.adopted) {
+          // [edge] An adopted master that provably runs this rendering keeps its worker (no reload).
+          const difference = loaded === rendered.checksum ? await runtimeDifference(this.runtime, model).catch((err: unknown) => `cannot compare: ${(err as Error).message}`) : 'another configuration on disk';
+          if (difference === null) this.logger.info({ checksum: rendered.checksum.slice(0, 16) }, 'adopted HAProxy runs this configuration: no reload');
+          else {
+            this.logger.info({ why: difference }, 'adopted HAProxy: reloading to this configuration');
+            await this.applier.installAndReload(rendered, model);
+          }
+        }
       } else {
         const outcome = await this.applier.installAndReload(rendered, model);
         this.metrics.reloads.inc();
         this.metrics.reloadDuration.observe(outcome.durationMs / 1000);
         this.logger.info({ durationMs: outcome.durationMs, worker: outcome.workerPid }, 'HAProxy reloaded');
       }
+      await writeLoaded(this.paths.loadedFile, rendered.checksum);
       this.lastReloadAt = Date.now();
       this.running = model;
       this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'ok' });
@@ -784,6 +807,8 @@ export class Agent {
       if (!this.running) return;
       const rendered = await this.applier.render(this.running);
       await this.applier.persist(rendered);
+      // [edge] The files now say what the worker runs (its runtime changes included).
+      await writeLoaded(this.paths.loadedFile, rendered.checksum);
       if (this.reloadTimer === null) {
         this.metrics.setConfigChecksum(rendered.checksum);
         if (this.status.lastApply) this.status.lastApply.checksum = rendered.checksum;

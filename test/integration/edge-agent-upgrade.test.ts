@@ -32,7 +32,7 @@ t('first boot: the agent writes the config, HAProxy starts from it, the agent at
     const [port = 0, httpPort = 0] = await freePorts(2);
     await writeFile(join(gw, 'shop.yaml'), `name: shop\nport: ${port}\nroutes:\n  v1:\n    targets: ["127.0.0.1:${up.port}"]\n`);
     const stateDir = join(dir.path, 'state');
-    const env = { WEIR_STORE: `file://${join(dir.path, 'store')}`, WEIR_STATE_DIR: stateDir, WEIR_BIND_ADDRESS: '127.0.0.1', WEIR_HAPROXY_BIN: haproxyBin(), WEIR_HAPROXY_MASTER_SOCKET: join(stateDir, 'master.sock'), WEIR_HAPROXY_ON_EXIT: 'keep', WEIR_VHOST_PORT: '0', WEIR_MONITOR_PORT: '0', WEIR_TELEMETRY: 'off', WEIR_LOG_LEVEL: 'warn' };
+    const env = { WEIR_STORE: `file://${join(dir.path, 'store')}`, WEIR_STATE_DIR: stateDir, WEIR_BIND_ADDRESS: '127.0.0.1', WEIR_HAPROXY_BIN: haproxyBin(), WEIR_HAPROXY_MASTER_SOCKET: join(stateDir, 'master.sock'), WEIR_HAPROXY_ON_EXIT: 'keep', WEIR_VHOST_PORT: '0', WEIR_MONITOR_PORT: '0', WEIR_TELEMETRY: 'off', WEIR_LOG_LEVEL: 'info' };
     const starting = startAgentProcess(env, httpPort);
     await sleep(1500);
     const ready = await get(`http://127.0.0.1:${httpPort}/readyz`).catch(() => null);
@@ -47,6 +47,13 @@ t('first boot: the agent writes the config, HAProxy starts from it, the agent at
       assert.is((await get(`http://127.0.0.1:${port}/`)).body, 'up');
       await agent.stop();
       assert.is((await get(`http://127.0.0.1:${port}/`)).body, 'up', 'HAProxy keeps serving without the agent');
+      // Nothing changed meanwhile: the next agent proves HAProxy runs its rendering and keeps the worker.
+      const before = await masterInfo(join(stateDir, 'master.sock'));
+      const next = await startAgentProcess(env, httpPort);
+      const after = await masterInfo(join(stateDir, 'master.sock'));
+      await next.stop();
+      assert.equal([after.reloads, after.workers], [before.reloads, before.workers], 'adopted without a reload');
+      assert.match(next.log(), /adopted HAProxy runs this configuration: no reload/);
     } finally {
       await agent.stop();
       await haproxy.stop();
