@@ -112,6 +112,30 @@ t('gateways reference only certificates that exist; one in use cannot be deleted
   assert.ok(doc.paths['/api/v1/namespaces/{org}/{env}/certificates/{name}'].put);
 });
 
+t('weir certificate put/list/get/delete through the API; the key never printed', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const c = await pki.issue({ cn: 'cli.test', dns: ['cli.test'] });
+  await writeFile(join(dir, 'cli.crt'), c.chain);
+  await writeFile(join(dir, 'cli.key'), c.key);
+  const env = { ...process.env, WEIR_URL: control.base, WEIR_TOKEN: control.adminToken, WEIR_NAMESPACE: 'acme/prod' };
+  const cli = join(process.cwd(), 'dist', 'cli', 'main.js');
+  const put = await run(process.execPath, [cli, 'certificate', 'put', 'cli', '--cert', join(dir, 'cli.crt'), '--key', join(dir, 'cli.key')], { env });
+  assert.match(put.stdout, /^certificate\/cli created \(version .*; cli\.test; until /);
+  const list = await run(process.execPath, [cli, 'certificate', 'list'], { env });
+  assert.match(list.stdout, /^NAME +VERSION +NAMES/m);
+  assert.match(list.stdout, /^cli +\S+ +cli\.test /m);
+  const got = await run(process.execPath, [cli, 'certificate', 'get', 'cli'], { env });
+  assert.match(got.stdout, /^-----BEGIN CERTIFICATE-----/);
+  for (const out of [put.stdout, list.stdout, got.stdout, put.stderr]) assert.not.match(out, /PRIVATE KEY/);
+  await writeFile(join(dir, 'other.key'), (await pki.issue({ cn: 'other.test', dns: ['other.test'] })).key);
+  const bad = await run(process.execPath, [cli, 'certificate', 'put', 'cli', '--cert', join(dir, 'cli.crt'), '--key', join(dir, 'other.key')], { env }).then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.is(bad?.code, 1);
+  assert.match(bad?.stderr ?? '', /does not match the certificate/);
+  assert.match((await run(process.execPath, [cli, 'certificate', 'delete', 'cli'], { env })).stdout, /certificate\/cli deleted/);
+});
+
 t('the control API serves HTTPS from WEIR_CONTROL_TLS_CERT/_KEY, replaces a changed pair in place, keeps it when the new one is bad', async () => {
   const a = await pki.issue({ cn: 'control.test', dns: ['control.test'] });
   const certFile = join(dir, 'control.crt');
