@@ -12,6 +12,7 @@ import { runCertificateCommand } from './certificate-commands.js';
 import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
+import { runImportCommand } from './import-command.js';
 import { SETTINGS } from '../agent/settings.js';
 
 const USAGE = `weir — gateway data plane for HAProxy
@@ -28,6 +29,7 @@ Usage:
   weir agents                   agents of an environment, as the control API last heard them
   weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
   weir token create|list|revoke API tokens (admin)
+  weir import vamp <file|dir>... (--out DIR | --dry-run)   Vamp gateway exports → Weir gateway files; exit 1 if anything was not converted
   weir help                     this text
 
 Agent settings (flag, environment variable, default):
@@ -65,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'tokens':
       return runTokenCommand(rest, processIo());
+    case 'import':
+      return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     // [edge]
     case 'certificate':
     case 'certificates':
