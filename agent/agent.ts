@@ -91,7 +91,6 @@ export class Agent {
   private readonly removalGuard: MassRemovalGuard;
   /** [guards] What the last-good cache says HAProxy served, until this agent applies something itself. */
   private bootServed: ResolvedGateway[] = [];
-  private releaseTimer: NodeJS.Timeout | null = null;
   private readonly instance = agentInstance();
   /** [edge] Record counts of DNS/SRV targets against their slots. */
   private readonly dnsCheck: DnsRecordCheck;
@@ -131,7 +130,7 @@ export class Agent {
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
-    this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry);
+    this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry, Date.now, { logger, reread: () => this.requestSync('mass-removal hold elapsed') });
     this.tls = new AgentTls(store, settings.namespace, this.metrics.registry, logger.child({ component: 'tls' }));
     this.dnsCheck = new DnsRecordCheck({
       nameservers: settings.edge.dns.nameservers,
@@ -380,7 +379,8 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer, this.releaseTimer]) if (t) clearTimeout(t);
+    for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
+    this.removalGuard.stop();
     await this.stopWatching?.().catch(() => undefined);
     await this.dnsCheck.stop();
     await this.tls.stop();
@@ -505,24 +505,7 @@ export class Agent {
    */
   private guardRemovals(desired: ResolvedGateway[]): ResolvedGateway[] {
     const applied = this.book.appliedGateways();
-    const served = applied.length > 0 || this.status.lastApply ? applied : this.bootServed;
-    const before = this.removalGuard.status();
-    const verdict = this.removalGuard.check(desired, served);
-    if (verdict.held && verdict.held.since !== before?.since) {
-      this.logger.warn({ removing: verdict.held.removing.length, served: verdict.held.served, releaseAt: verdict.held.releaseAt }, verdict.held.message);
-    } else if (!verdict.held && before && !verdict.released) {
-      this.logger.info({ removing: before.removing.length }, 'the store lists the held gateways again (or fewer are missing): mass removal cancelled');
-    }
-    if (verdict.released) this.logger.warn({ removed: verdict.released.length, gateways: verdict.released.slice(0, 20) }, 'the store kept its answer for the hold time: removing the gateways it no longer lists');
-    if (this.releaseTimer) clearTimeout(this.releaseTimer);
-    this.releaseTimer = null;
-    const wait = this.removalGuard.msUntilRelease();
-    if (wait !== null && !this.stopped) {
-      // Re-read when the hold ends, so the removal does not wait for the next poll.
-      this.releaseTimer = setTimeout(() => this.requestSync('mass-removal hold elapsed'), wait + 20);
-      this.releaseTimer.unref();
-    }
-    return verdict.desired;
+    return this.removalGuard.guard(desired, applied.length > 0 || this.status.lastApply ? applied : this.bootServed);
   }
 
   /** [edge] The served version of a gateway, when it differs from the desired one. */

@@ -6,24 +6,16 @@
 // API announced by name (NATS `gateways.changed`, action delete) are deliberate and never held.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { MassRemovalSettings } from '../edge-settings.js';
+import type { MassRemovalReport } from '../../events/contract.js';
+import type { Logger } from '../../runtime/log.js';
 
 /** What the guard needs of a served or desired gateway. */
 export interface Named {
   gateway: { name: string };
 }
 
-export interface HeldRemoval {
-  /** When the store first gave this answer. */
-  since: string;
-  /** When the removal goes ahead if the store keeps saying the same. */
-  releaseAt: string;
-  /** The gateways the store no longer lists and that are still served. */
-  removing: string[];
-  served: number;
-  percent: number;
-  thresholdPercent: number;
-  message: string;
-}
+/** What /status, the heartbeat and GET …/agents show of a held removal (the NATS contract's shape). */
+export type HeldRemoval = MassRemovalReport;
 
 export interface GuardVerdict<T extends Named> {
   /** What to serve: the store's answer plus, while a removal is held, the gateways it would remove. */
@@ -41,14 +33,46 @@ export class MassRemovalGuard {
   private readonly announced = new Map<string, number>();
   private readonly heldGauge: Gauge;
   private readonly events: Counter<'event'>;
+  private releaseTimer: NodeJS.Timeout | null = null;
 
+  /**
+   * `reread` is called when a hold ends, so the removal does not wait for the next poll;
+   * `logger` hears about holds, releases and cancellations.
+   */
   constructor(
     private readonly settings: MassRemovalSettings,
     registry: Registry,
     private readonly now: () => number = Date.now,
+    private readonly hooks: { logger?: Logger; reread?: () => void } = {},
   ) {
     this.heldGauge = new Gauge({ name: 'weir_agent_mass_removal_held_gateways', help: 'Gateways the store no longer lists that the agent keeps serving because removing them at once looks like a store that lies (WEIR_MASS_REMOVAL_THRESHOLD).', registers: [registry] });
     this.events = new Counter({ name: 'weir_agent_mass_removal_events_total', help: 'Mass removals by event: held (a hold began), released (the store kept its answer for the hold time, the gateways were removed), cancelled (the store answered differently).', labelNames: ['event'], registers: [registry] });
+  }
+
+  /**
+   * `check`, plus what an agent does about it: logs the transitions and schedules a re-read for
+   * when the hold ends. Returns what to serve.
+   */
+  guard<T extends Named>(desired: T[], served: readonly T[]): T[] {
+    const log = this.hooks.logger;
+    const before = this.status();
+    const verdict = this.check(desired, served);
+    if (verdict.held && verdict.held.since !== before?.since) log?.warn({ removing: verdict.held.removing.length, served: verdict.held.served, releaseAt: verdict.held.releaseAt }, verdict.held.message);
+    else if (!verdict.held && before && !verdict.released) log?.info({ removing: before.removing.length }, 'the store lists the held gateways again (or fewer are missing): mass removal cancelled');
+    if (verdict.released) log?.warn({ removed: verdict.released.length, gateways: verdict.released.slice(0, 20) }, 'the store kept its answer for the hold time: removing the gateways it no longer lists');
+    this.stop();
+    const wait = this.msUntilRelease();
+    if (wait !== null && this.hooks.reread) {
+      this.releaseTimer = setTimeout(this.hooks.reread, wait + 20);
+      this.releaseTimer.unref();
+    }
+    return verdict.desired;
+  }
+
+  /** Drops a scheduled re-read. */
+  stop(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
   }
 
   /** A deletion the control API announced by name: never held back. */

@@ -13,7 +13,7 @@ import { freePorts, tempDir } from '../lib.js';
 import { LoadGenerator } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
-import { agentStatus, envInt, killPidFile, loadNow, masterInfo, reasons, say, startAgentProcess, startHaproxyContainer, type AgentProc, type DrillReport, type HaproxyContainer } from './lib.js';
+import { agentStatus, finish, envInt, killPidFile, masterInfo, reasons, say, startAgentProcess, startHaproxyContainer, type AgentProc, type DrillReport, type HaproxyContainer } from './lib.js';
 import { HAPROXY_BIN } from '../lib.js';
 
 export async function agentUpgradeDrill(opts: { restarts?: number; mode?: 'kubernetes' | 'spawned'; concurrency?: number } = {}): Promise<DrillReport> {
@@ -102,7 +102,7 @@ export async function agentUpgradeDrill(opts: { restarts?: number; mode?: 'kuber
     if (s.failed > 0) failures.push(`${s.failed} failed requests (${reasons(s)})`);
     if (pids.size !== 1) failures.push(`the HAProxy master changed: PIDs ${[...pids].join(', ')}`);
     if (s.ok < restarts * 10) failures.push(`only ${s.ok} requests answered: the load did not run`);
-    return { name: 'agent-upgrade', did, counts, passed: failures.length === 0, failures, load: loadNow() };
+    return finish('agent-upgrade', did, counts, failures);
   } finally {
     await load?.stop().catch(() => undefined);
     // The last agent keeps HAProxy (keep); stop it like an operator removing the node would.

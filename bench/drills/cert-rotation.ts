@@ -12,7 +12,7 @@ import { createPki, type Issued } from '../../test/harness/certs.js';
 import { LoadGenerator } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
-import { agentStatus, envInt, loadNow, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { agentStatus, finish, envInt, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 
 export async function certRotationDrill(opts: { rotations?: number } = {}): Promise<DrillReport> {
   const n = opts.rotations ?? envInt('DRILL_ROTATIONS', 20);
@@ -71,10 +71,7 @@ export async function certRotationDrill(opts: { rotations?: number } = {}): Prom
     if (JSON.stringify(last.workers) !== JSON.stringify(first.workers)) failures.push(`the worker changed: ${first.workers.join(',')} → ${last.workers.join(',')}`);
     if (last.reloads !== first.reloads) failures.push(`${last.reloads - first.reloads} reloads`);
     lags.sort((a, b) => a - b);
-    return {
-      name: 'cert-rotation',
-      did: [`replaced the gateway's certificate ${n} times in the file store (a new key each time), new verified TLS connection per request meanwhile; each rotation waited until HAProxy presented the new certificate`],
-      counts: {
+    return finish('cert-rotation', [`replaced the gateway's certificate ${n} times in the file store (a new key each time), new verified TLS connection per request meanwhile; each rotation waited until HAProxy presented the new certificate`], {
         rotations: n,
         'handshakes + requests': s.sent,
         ok: s.ok,
@@ -85,11 +82,7 @@ export async function certRotationDrill(opts: { rotations?: number } = {}): Prom
         'store write → served, max ms': lags[lags.length - 1] ?? 0,
         'worker PIDs before / after': `${first.workers.join(',')} / ${last.workers.join(',')}`,
         reloads: last.reloads - first.reloads,
-      },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+      }, failures);
   } finally {
     await load?.stop().catch(() => undefined);
     await agent?.stop().catch(() => undefined);

@@ -11,7 +11,7 @@ import { startDnsmasq } from '../../test/harness/dnsmasq.js';
 import { LoadGenerator } from '../../test/harness/load.js';
 import { freePort } from '../../test/harness/ports.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
-import { agentStatus, envInt, loadNow, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { agentStatus, finish, envInt, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 
 const IPS = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15', '127.0.0.16'];
 
@@ -97,13 +97,10 @@ export async function dnsChangesDrill(opts: { changes?: number; downSeconds?: nu
     if (s.failed > 0) failures.push(`${s.failed} failed requests (${reasons(s)})`);
     if (lastInfo.reloads !== first.reloads) failures.push(`${lastInfo.reloads - first.reloads} reloads`);
     const med = (a: number[]): number => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
-    return {
-      name: 'dns-changes',
-      did: [
+    return finish('dns-changes', [
         `served {dns: shop.svc.test, slots: 8} from a real dnsmasq; ${n} times: one address into DNS (waited for its first answer), one out (waited until it got no more), then stopped that upstream`,
         `after change ${Math.ceil(n / 2)}, stopped dnsmasq for ${downS} s (HAProxy keeps the last addresses: WEIR_DNS_HOLD)`,
-      ],
-      counts: {
+      ], {
         'DNS changes': n,
         requests: s.sent,
         ok: s.ok,
@@ -113,11 +110,7 @@ export async function dnsChangesDrill(opts: { changes?: number; downSeconds?: nu
         'address out of DNS → no more traffic, median ms': med(lagOut),
         reloads: lastInfo.reloads - first.reloads,
         'addresses that served': Object.keys(s.bodies).length,
-      },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+      }, failures);
   } finally {
     await load?.stop().catch(() => undefined);
     await agent?.stop().catch(() => undefined);

@@ -12,7 +12,7 @@ import { LoadGenerator, type LoadStats } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
 import { freePorts, HAPROXY_BIN, tempDir } from '../lib.js';
-import { envInt, killPidFile, loadNow, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { envInt, finish, killPidFile, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 
 export async function esDownDrill(opts: { seconds?: number; onExit?: 'keep' | 'stop' } = {}): Promise<DrillReport> {
@@ -76,24 +76,17 @@ export async function esDownDrill(opts: { seconds?: number; onExit?: 'keep' | 's
     if (lost > 0) failures.push(`${lost} lines lost`);
     if (duplicates > 0) failures.push(`${duplicates} duplicate documents`);
     if (all.length > answered) failures.push(`${all.length - answered} more documents than answered requests`);
-    return {
-      name: 'es-down',
-      did: [
+    return finish('es-down', [
         `one agent shipping over the ring source (fixed WEIR_LOG_TCP_ADDR) to the Elasticsearch double, WEIR_HAPROXY_ON_EXIT=${onExit}`,
         `one load generator (a new connection per request) through: ${phaseS} s with Elasticsearch up; Elasticsearch stopped; ${phaseS} s; the agent restarted (SIGTERM, new process) while requests flowed; ${phaseS} s; load stopped; Elasticsearch started again`,
-      ],
-      counts: {
+      ], {
         'requests HAProxy answered': answered,
         'documents in weir-logs-*': all.length,
         'lines lost': lost,
         duplicates,
         'failed requests': failed,
         'failure reasons': stats.map(reasons).filter((r) => r !== 'none').join('; ') || 'none',
-      },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+      }, failures);
   } finally {
     await agent?.stop().catch(() => undefined);
     if (onExit === 'keep') killPidFile(join(stateDir, 'haproxy.pid'));

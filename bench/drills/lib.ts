@@ -33,6 +33,11 @@ export interface DrillReport {
   load: string;
 }
 
+/** The report of a drill that counted `counts`: passed when `failures` is empty. */
+export function finish(name: string, did: string[], counts: DrillReport['counts'], failures: string[]): DrillReport {
+  return { name, did, counts, passed: failures.length === 0, failures, load: loadNow() };
+}
+
 export function loadNow(): string {
   return loadavg().map((l) => l.toFixed(2)).join(' ');
 }

@@ -8,7 +8,7 @@ import { freePorts, HAPROXY_BIN, tempDir } from '../lib.js';
 import { LoadGenerator } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
-import { agentStatus, envInt, loadNow, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { agentStatus, finish, envInt, masterInfo, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 
 export async function reloadsDrill(opts: { reloads?: number } = {}): Promise<DrillReport> {
   const n = opts.reloads ?? envInt('DRILL_RELOADS', 50);
@@ -46,14 +46,7 @@ export async function reloadsDrill(opts: { reloads?: number } = {}): Promise<Dri
     const failures: string[] = [];
     if (s.failed > 0) failures.push(`${s.failed} failed requests (${reasons(s)})`);
     if (last.pid !== first.pid) failures.push('the master changed');
-    return {
-      name: 'reloads',
-      did: [`changed the gateway's balance algorithm ${n} times (a reload each, WEIR_RELOAD_MIN_INTERVAL_MS=100), a new connection per request meanwhile`],
-      counts: { 'reloads (master count)': last.reloads - first.reloads, requests: s.sent, 'ok (2xx–4xx)': s.ok, 'failed requests': s.failed, 'failure reasons': reasons(s), 'answers v1 / v2': `${s.bodies.v1 ?? 0} / ${s.bodies.v2 ?? 0}` },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+    return finish('reloads', [`changed the gateway's balance algorithm ${n} times (a reload each, WEIR_RELOAD_MIN_INTERVAL_MS=100), a new connection per request meanwhile`], { 'reloads (master count)': last.reloads - first.reloads, requests: s.sent, 'ok (2xx–4xx)': s.ok, 'failed requests': s.failed, 'failure reasons': reasons(s), 'answers v1 / v2': `${s.bodies.v1 ?? 0} / ${s.bodies.v2 ?? 0}` }, failures);
   } finally {
     await load?.stop().catch(() => undefined);
     await agent?.stop().catch(() => undefined);

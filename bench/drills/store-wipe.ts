@@ -11,7 +11,7 @@ import { freePorts, HAPROXY_BIN, tempDir } from '../lib.js';
 import { LoadGenerator, type LoadStats } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
-import { agentStatus, envInt, loadNow, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { agentStatus, finish, envInt, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 
 export async function storeWipeDrill(opts: { gateways?: number; wipeSeconds?: number; holdMs?: number } = {}): Promise<DrillReport> {
   const n = opts.gateways ?? envInt('DRILL_GATEWAYS', 10);
@@ -71,25 +71,18 @@ export async function storeWipeDrill(opts: { gateways?: number; wipeSeconds?: nu
     if (failed > 0) failures.push(`${failed} failed requests during phase 1 (${why})`);
     if (fewest < n) failures.push(`only ${fewest} of ${n} gateways were served at one point of phase 1`);
     if (removedAfter < holdMs) failures.push(`phase 2 removed the gateways after ${removedAfter} ms, before the hold (${holdMs} ms)`);
-    return {
-      name: 'store-wipe',
-      did: [
+    return finish('store-wipe', [
         `served ${n} gateways from the file store, each under load (a new connection per request)`,
         `phase 1: deleted every gateway file, restored them ${wipeS} s later; the agent said: "${held?.message ?? ""}"`,
         `phase 2: deleted them again and left them deleted, then restored them once the agent had removed them`,
-      ],
-      counts: {
+      ], {
         'phase 1 requests': sent,
         'phase 1 failed requests': failed,
         'phase 1 failure reasons': why,
         'phase 1 fewest gateways served': `${fewest} of ${n}`,
         'phase 2 wipe → removed, ms': removedAfter,
         'WEIR_MASS_REMOVAL_HOLD_MS': holdMs,
-      },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+      }, failures);
   } finally {
     await Promise.all(loads.map((l) => l.stop().catch(() => undefined)));
     await agent?.stop().catch(() => undefined);

@@ -12,7 +12,7 @@ import { LoadGenerator } from '../../test/harness/load.js';
 import { httpUpstream } from '../../test/harness/upstream.js';
 import { sleep, waitFor } from '../../test/harness/tmp.js';
 import { freePorts, HAPROXY_BIN, tempDir } from '../lib.js';
-import { agentStatus, envInt, loadNow, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
+import { agentStatus, finish, envInt, reasons, say, startAgentProcess, type AgentProc, type DrillReport } from './lib.js';
 
 export async function vaultDownDrill(opts: { downSeconds?: number } = {}): Promise<DrillReport> {
   const downS = opts.downSeconds ?? envInt('DRILL_VAULT_DOWN_S', 600);
@@ -67,14 +67,11 @@ export async function vaultDownDrill(opts: { downSeconds?: number } = {}): Promi
     const failures: string[] = [];
     if (s.failed > 0) failures.push(`${s.failed} failed requests (${reasons(s)})`);
     if (!storeDownSeen) failures.push('the agent never reported the store down');
-    return {
-      name: 'vault-down',
-      did: [
+    return finish('vault-down', [
         'control API and one agent on the Vault KV v2 double; a gateway created through the API; a new connection per request all along',
         `Vault stopped for ${downS} s; a weights write through the API tried every minute`,
         'Vault started again on the same address; a weights change through the API (v1 0 %, v2 100 %) waited for at the agent',
-      ],
-      counts: {
+      ], {
         'outage, s': downS,
         requests: s.sent,
         ok: s.ok,
@@ -84,11 +81,7 @@ export async function vaultDownDrill(opts: { downSeconds?: number } = {}): Promi
         'agent reported the store down': storeDownSeen ? 'yes' : 'no',
         'Vault back → change applied, ms': appliedMs,
         'answers v1 / v2': `${s.bodies.v1 ?? 0} / ${s.bodies.v2 ?? 0}`,
-      },
-      passed: failures.length === 0,
-      failures,
-      load: loadNow(),
-    };
+      }, failures);
   } finally {
     await load?.stop().catch(() => undefined);
     await agent?.stop().catch(() => undefined);
