@@ -2,7 +2,7 @@
 NODE24_DIR := .cache/node24
 NODE24     := $(NODE24_DIR)/node_modules/node/bin/node
 
-.PHONY: up test test-node20 test-node24 build deps system-deps bench clean screenshots
+.PHONY: up test test-node20 test-node24 build deps system-deps bench drill clean screenshots
 
 deps: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
@@ -16,7 +16,7 @@ build: deps
 	npm run build --silent
 
 up: build
-	@WEIR_NEED_TELEMETRY_TOOLS=0 WEIR_NEED_BROWSER=0 bash scripts/ensure-system-deps.sh
+	@WEIR_NEED_TELEMETRY_TOOLS=0 WEIR_NEED_BROWSER=0 WEIR_NEED_EDGE_TOOLS=0 bash scripts/ensure-system-deps.sh
 	node dist/cli/main.js up
 
 $(NODE24):
@@ -37,6 +37,10 @@ screenshots: build system-deps
 bench: build system-deps
 	WEIR_NEED_WRK=1 bash scripts/ensure-system-deps.sh
 	node dist/bench/run.js $(B)
+
+# [edge] Fault drills (bench/drills/): make drill D=<name>; `make drill` lists them.
+drill: build system-deps
+	node dist/bench/drills/run.js $(D)
 
 clean:
 	rm -rf dist .cache var

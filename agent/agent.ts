@@ -3,7 +3,7 @@
 //     ─▶ buildHaproxyModel ─▶ plan(running, desired) ─▶ Applier (runtime now, reload coalesced)
 // All syncs and applies run one at a time on a single chain, so the running model is never
 // raced; reloads wait for the minimum interval, runtime changes never wait for a reload.
-import { mkdir, access, writeFile } from 'node:fs/promises';
+import { mkdir, access, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../runtime/log.js';
@@ -22,6 +22,13 @@ import { namespaceKey, type ChangeHint, type GatewayStore, type StopWatching, ty
 import { patchSnapshot } from './sync/snapshot-patch.js';
 import { AgentTelemetry } from './telemetry/agent-telemetry.js';
 import type { RenderSettings } from './render/renderer.js';
+import { MassRemovalGuard, type HeldRemoval } from './guards/mass-removal.js';
+import { agentInstance, type AgentInstance } from './guards/agent-instance.js';
+import { checkFdBudget } from './guards/fd-budget.js';
+import { DnsRecordCheck, type AgentWarning } from './discovery/dns-record-check.js';
+import { AgentTls, type CertificateStore } from './tls/agent-tls.js';
+import type { CertificateStatus } from './tls/certificate-book.js';
+import { readLoaded, runtimeDifference, writeLoaded } from './apply/adoption-check.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -42,6 +49,14 @@ export interface AgentStatus {
   pendingReload: boolean;
   /** Ports the agent's own listeners hold, which no gateway may use. */
   reservedPorts: Array<{ port: number; holder: string }>;
+  /** [guards] This process (two processes with one agent id are told apart by it). */
+  instance: AgentInstance;
+  /** [guards] A removal of most gateways at once, held back until the store keeps saying so. */
+  massRemoval: HeldRemoval | null;
+  /** [edge] Worth an operator's look, nothing refused: DNS records without a slot, … */
+  warnings: AgentWarning[];
+  /** [edge] Certificates the gateways reference or HAProxy serves (never a key). */
+  certificates: CertificateStatus[];
 }
 
 interface Paths {
@@ -53,6 +68,10 @@ interface Paths {
   masterSocket: string;
   pidFile: string;
   cacheFile: string;
+  /** [edge] crt-lists and certificate PEMs. */
+  tlsDir: string;
+  /** [edge] Checksum of what the master last loaded (or was brought to at runtime): adoption without a reload. */
+  loadedFile: string;
 }
 
 export class Agent {
@@ -68,6 +87,15 @@ export class Agent {
   /** [telemetry] null when WEIR_TELEMETRY=off. */
   readonly telemetry: AgentTelemetry | null;
   private readonly renderSettings: RenderSettings;
+  /** [guards] Holds back removals that look like a store that lies. */
+  private readonly removalGuard: MassRemovalGuard;
+  /** [guards] What the last-good cache says HAProxy served, until this agent applies something itself. */
+  private bootServed: ResolvedGateway[] = [];
+  private readonly instance = agentInstance();
+  /** [edge] Record counts of DNS/SRV targets against their slots. */
+  private readonly dnsCheck: DnsRecordCheck;
+  /** [edge] Certificates from the store for TLS gateways. */
+  private readonly tls: AgentTls;
 
   private chain: Promise<void> = Promise.resolve();
   private syncQueued = false;
@@ -91,17 +119,27 @@ export class Agent {
   /** Gateways whose current version HAProxy's config check refused, by name → version + messages. */
   private readonly haproxyRejected = new Map<string, { version: string; source: string; errors: string[] }>();
   private problems: GatewayProblem[] = [];
-  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts'>;
+  private status: Omit<AgentStatus, 'applied' | 'problems' | 'haproxy' | 'ready' | 'pendingReload' | 'reservedPorts' | 'instance' | 'massRemoval' | 'warnings' | 'certificates'>;
   private restarts = 0;
   private adopted = false;
   private storeErrorLogged = false;
 
   constructor(
     readonly settings: AgentSettings,
-    private readonly store: GatewayStore,
+    private readonly store: CertificateStore,
     private readonly logger: Logger,
   ) {
     this.metrics = new AgentMetrics();
+    this.removalGuard = new MassRemovalGuard(settings.edge.massRemoval, this.metrics.registry, Date.now, { logger, reread: () => this.requestSync('mass-removal hold elapsed') });
+    this.tls = new AgentTls(store, settings.namespace, this.metrics.registry, logger.child({ component: 'tls' }));
+    this.dnsCheck = new DnsRecordCheck({
+      nameservers: settings.edge.dns.nameservers,
+      intervalMs: settings.edge.dns.checkIntervalMs,
+      registry: this.metrics.registry,
+      logger: logger.child({ component: 'dns-check' }),
+      running: () => this.running,
+      onChange: () => this.notifyStatus(),
+    });
     const reserved = reservedPorts(settings);
     this.book = new GatewayBook(reserved);
     this.reservedPortList = [...reserved].map(([port, holder]) => ({ port, holder }));
@@ -110,13 +148,15 @@ export class Agent {
       configFile: join(s, 'haproxy.cfg'),
       mapsDir: join(s, 'maps'),
       stageDir: join(s, 'stage'),
+      tlsDir: join(s, 'tls'),
+      loadedFile: join(s, 'loaded.sha256'),
       serverStateFile: join(s, 'server-state'),
       adminSocket: join(s, 'admin.sock'),
       masterSocket: settings.masterSocket ?? join(s, 'master.sock'),
       pidFile: join(s, 'haproxy.pid'),
       cacheFile: join(s, 'last-good.json'),
     };
-    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort };
+    this.modelSettings = { bindAddress: settings.bindAddress, mapsDir: this.paths.mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort, dns: settings.edge.dns, tlsDir: this.paths.tlsDir };
     this.runtime = new RuntimeClient({ socket: this.paths.adminSocket, logger: logger.child({ component: 'runtime' }) });
     this.haproxy = new HaproxyProcess({
       bin: settings.haproxyBin,
@@ -125,6 +165,8 @@ export class Agent {
       pidFile: this.paths.pidFile,
       adopt: true,
       detached: settings.onExit === 'keep',
+      // [edge] A master socket given = HAProxy lives elsewhere (its own container): attach only, never spawn.
+      attachOnly: settings.masterSocket !== null,
       logger: logger.child({ component: 'haproxy' }),
     });
     this.master = new MasterClient({ socket: this.paths.masterSocket, logger, stderrTail: () => this.haproxy.recentStderr() });
@@ -207,6 +249,8 @@ export class Agent {
       this.logger.error({ err: (err as Error).message }, 'last-good cache refused');
       this.status.cacheError = (err as Error).message;
     }
+    // [guards] The cache is what HAProxy last served: a first read that drops most of it is held.
+    if (cache) this.bootServed = this.parseEntries(cache.entries);
 
     const first = await this.readStore();
     if (first) {
@@ -223,6 +267,8 @@ export class Agent {
       return null;
     });
     this.schedulePoll();
+    this.dnsCheck.start();
+    await this.tls.watch((reason) => this.requestSync(reason));
   }
 
   /**
@@ -334,12 +380,16 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
+    this.removalGuard.stop();
     await this.stopWatching?.().catch(() => undefined);
+    await this.dnsCheck.stop();
+    await this.tls.stop();
     this.flushPersist();
     await this.idle();
     await this.cacheChain.catch(() => undefined);
     await this.store.close().catch(() => undefined);
     this.runtime.close();
+    this.master.close();
     await this.haproxy.stop({ mode: this.settings.onExit });
     // [telemetry] after HAProxy: its last lines are in; flushes Elasticsearch for a bounded time.
     await this.telemetry?.stop().catch((err: unknown) => this.logger.error({ err }, 'telemetry stop failed'));
@@ -362,6 +412,10 @@ export class Agent {
       problems,
       pendingReload: this.reloadTimer !== null,
       reservedPorts: this.reservedPortList,
+      instance: this.instance,
+      massRemoval: this.removalGuard.status(),
+      warnings: [...this.dnsCheck.warnings(), ...this.tls.warnings()],
+      certificates: this.tls.status(),
     };
   }
 
@@ -427,7 +481,10 @@ export class Agent {
       const t1 = performance.now();
       const res = this.book.resolve(snapshot);
       this.lastSyncTimings.resolveMs = performance.now() - t1;
-      return { desired: res.desired, problems: res.problems };
+      const guarded = this.guardRemovals(res.desired);
+      // [edge] TLS gateways need their certificates; one that cannot get them serves its last good version.
+      const tls = await this.tls.resolve(guarded, (name) => this.servedFallback(guarded, name), !targeted, this.settings.vhostPort);
+      return { desired: tls.desired, problems: [...res.problems, ...tls.problems] };
     } catch (err) {
       // A change read while the store was failing may be lost: the next sync lists everything.
       this.snapshot = null;
@@ -442,17 +499,51 @@ export class Agent {
     }
   }
 
-  private async bootFromCache(cache: LastGood): Promise<void> {
-    this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
+  /**
+   * [guards] The store's answer, or, when it would remove most served gateways at once, that
+   * answer plus the gateways it drops, until the store has said the same for the hold time.
+   */
+  private guardRemovals(desired: ResolvedGateway[]): ResolvedGateway[] {
+    const applied = this.book.appliedGateways();
+    return this.removalGuard.guard(desired, applied.length > 0 || this.status.lastApply ? applied : this.bootServed);
+  }
+
+  /** [edge] The served version of a gateway, when it differs from the desired one. */
+  private servedFallback(desired: ResolvedGateway[], name: string): ResolvedGateway | undefined {
+    const served = this.book.appliedGateways().find((a) => a.gateway.name === name);
+    const wanted = desired.find((d) => d.gateway.name === name);
+    return served && wanted && served.entry.version !== wanted.entry.version ? served : undefined;
+  }
+
+  /** [edge] A certificate changed (NATS `certificates.changed`): re-read it and the namespace. */
+  requestCertificateSync(name: string): void {
+    this.tls.markStale(name);
+    this.requestSync(`certificate ${name} changed`);
+  }
+
+  /** [guards] A deletion the control API announced on NATS: applied at once, never held. */
+  noteAnnouncedDeletion(name: string): void {
+    this.removalGuard.noteAnnouncedDeletion(name);
+  }
+
+  private parseEntries(entries: StoreEntry[]): ResolvedGateway[] {
     const resolved: ResolvedGateway[] = [];
-    for (const entry of cache.entries) {
+    for (const entry of entries) {
       const parsed = this.book.parse(entry);
       if (parsed.ok) resolved.push({ entry, gateway: parsed.gateway });
     }
+    return resolved;
+  }
+
+  private async bootFromCache(cache: LastGood): Promise<void> {
+    this.logger.warn({ writtenAt: cache.writtenAt, gateways: cache.entries.length }, 'store unreadable: booting HAProxy from the last-good cache');
+    const resolved = this.parseEntries(cache.entries);
     this.book.commit(resolved);
-    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, spans: spansOf(cache.config), checksum: cache.configChecksum };
+    const rendered: RenderedConfig = { config: cache.config, maps: cache.maps, ...(cache.tlsFiles ? { tlsFiles: cache.tlsFiles } : {}), spans: spansOf(cache.config), checksum: cache.configChecksum };
+    if (this.refusedForFds(rendered.config, 'start')) return;
     await this.applier.install(rendered);
     await this.startHaproxy();
+    await this.noteLoaded(rendered.checksum);
     // The running slot layout came from an earlier run: the first store read reloads to re-sync it.
     this.running = null;
     this.status.servingFromCache = true;
@@ -471,9 +562,17 @@ export class Agent {
       return;
     }
     const model = buildHaproxyModel([], this.modelSettings);
-    await this.applier.install(await this.applier.stage(model));
+    const rendered = await this.applier.stage(model);
+    await this.applier.install(rendered);
     await this.startHaproxy();
+    await this.noteLoaded(rendered.checksum);
     this.running = model;
+  }
+
+  /** [edge] Files installed, then HAProxy started on them: it runs them. Adopted, nobody knows what it loaded. */
+  private async noteLoaded(checksum: string): Promise<void> {
+    if (this.adopted) await rm(this.paths.loadedFile, { force: true });
+    else await writeLoaded(this.paths.loadedFile, checksum);
   }
 
   private async startHaproxy(): Promise<void> {
@@ -501,7 +600,7 @@ export class Agent {
     }
     const started = process.hrtime.bigint();
     const tb = performance.now();
-    const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+    const desiredModel = buildHaproxyModel(filtered.map((d) => d.gateway), this.modelSettings, this.running ?? undefined, this.tls.files());
     const tp = performance.now();
     const p = plan(this.running, desiredModel);
     const tr = performance.now();
@@ -538,6 +637,7 @@ export class Agent {
     } else if (!needReload) {
       // Nothing HAProxy-visible changed (metadata, formatting); the versions still move forward.
       this.book.commit(filtered);
+      this.tls.commit(filtered);
       this.metrics.appliedGateways.set(filtered.length);
       if (this.status.servingFromCache) this.clearCacheFlag();
     }
@@ -565,7 +665,7 @@ export class Agent {
     let model: HaproxyModel | null = null;
     let rendered: RenderedConfig | null = null;
     for (let attempt = 0; attempt < 8 && !rendered; attempt++) {
-      model = buildHaproxyModel(desired.map((d) => d.gateway), this.modelSettings, this.running ?? undefined);
+      model = buildHaproxyModel(desired.map((d) => d.gateway), this.modelSettings, this.running ?? undefined, this.tls.files());
       try {
         rendered = await this.applier.stage(model);
       } catch (err) {
@@ -586,18 +686,29 @@ export class Agent {
       }
     }
     if (!rendered || !model) return;
+    if (this.refusedForFds(rendered.config, kind)) return;
 
     try {
       if (!this.haproxyStarted) {
+        const loaded = await readLoaded(this.paths.loadedFile);
         await this.applier.install(rendered);
         await this.startHaproxy();
-        if (this.adopted) await this.applier.installAndReload(rendered, model);
+        if (this.adopted) {
+          // [edge] An adopted master that provably runs this rendering keeps its worker (no reload).
+          const difference = loaded === rendered.checksum ? await runtimeDifference(this.runtime, model).catch((err: unknown) => `cannot compare: ${(err as Error).message}`) : 'another configuration on disk';
+          if (difference === null) this.logger.info({ checksum: rendered.checksum.slice(0, 16) }, 'adopted HAProxy runs this configuration: no reload');
+          else {
+            this.logger.info({ why: difference }, 'adopted HAProxy: reloading to this configuration');
+            await this.applier.installAndReload(rendered, model);
+          }
+        }
       } else {
         const outcome = await this.applier.installAndReload(rendered, model);
         this.metrics.reloads.inc();
         this.metrics.reloadDuration.observe(outcome.durationMs / 1000);
         this.logger.info({ durationMs: outcome.durationMs, worker: outcome.workerPid }, 'HAProxy reloaded');
       }
+      await writeLoaded(this.paths.loadedFile, rendered.checksum);
       this.lastReloadAt = Date.now();
       this.running = model;
       this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'ok' });
@@ -615,9 +726,26 @@ export class Agent {
     }
   }
 
+  /**
+   * [guards] Before HAProxy starts or reloads: a config needing more file descriptors than the
+   * limit passes `haproxy -c` and then fails in HAProxy; refuse it here, with both numbers.
+   */
+  private refusedForFds(config: string, kind: 'start' | 'sync' | 'reload'): boolean {
+    // A master started elsewhere (WEIR_HAPROXY_MASTER_SOCKET) has limits of its own, checked once attached.
+    if (!this.haproxyStarted && this.settings.masterSocket !== null) return false;
+    const problem = checkFdBudget(config, this.haproxyStarted ? this.haproxy.pid : null);
+    if (!problem) return false;
+    this.metrics.reloadFailures.inc({ stage: 'fd_limit' });
+    this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
+    this.status.lastError = problem.message;
+    this.logger.error({ needed: problem.needs.total, limit: problem.limit }, problem.message);
+    return true;
+  }
+
   /** `checksum` null: a runtime apply whose files the persist job writes (and then records). */
   private recordApply(kind: string, checksum: string | null, applied: ResolvedGateway[]): void {
     this.book.commit(applied);
+    this.tls.commit(applied);
     const at = new Date();
     this.status.lastApply = { at: at.toISOString(), kind, checksum: checksum ?? this.status.lastApply?.checksum ?? '' };
     this.status.lastError = null;
@@ -662,6 +790,8 @@ export class Agent {
       if (!this.running) return;
       const rendered = await this.applier.render(this.running);
       await this.applier.persist(rendered);
+      // [edge] The files now say what the worker runs (its runtime changes included).
+      await writeLoaded(this.paths.loadedFile, rendered.checksum);
       if (this.reloadTimer === null) {
         this.metrics.setConfigChecksum(rendered.checksum);
         if (this.status.lastApply) this.status.lastApply.checksum = rendered.checksum;
@@ -688,6 +818,7 @@ export class Agent {
           entries,
           config: rendered.config,
           maps: rendered.maps,
+          ...(rendered.tlsFiles && Object.keys(rendered.tlsFiles).length > 0 ? { tlsFiles: rendered.tlsFiles } : {}),
           configChecksum: checksum,
         }),
       )

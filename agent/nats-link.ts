@@ -24,6 +24,10 @@ export interface LinkedAgent {
   setEventsConnected(connected: boolean): void;
   onStatusChange(listener: () => void): () => void;
   readonly metrics: { registry: Registry };
+  /** [guards] A deletion the control API announced: the agent never holds it back as a mass removal. */
+  noteAnnouncedDeletion?(name: string): void;
+  /** [edge] A certificate the control API wrote: re-read it (rotation without a poll). */
+  requestCertificateSync?(name: string): void;
 }
 
 export interface AgentNatsLinkOptions {
@@ -42,6 +46,7 @@ export class AgentNatsLink {
   private readonly intervalMs: number;
   private readonly ns: Namespace;
   private sub: Subscription | undefined;
+  private certSub: Subscription | undefined;
   private beat: NodeJS.Timeout | undefined;
   private lastFingerprint = '';
   private readonly offs: Array<() => void> = [];
@@ -101,6 +106,7 @@ export class AgentNatsLink {
     for (const off of this.offs) off();
     this.agent.setEventsConnected(false);
     this.sub?.unsubscribe();
+    this.certSub?.unsubscribe();
     await this.connector.close();
   }
 
@@ -121,7 +127,20 @@ export class AgentNatsLink {
           // A body it cannot read still means "something changed": a full read.
           const hint = changeHint(msg.data);
           if (!hint) this.log.warn({ subject: msg.subject, bytes: msg.data.length }, 'unreadable change event; reading the whole namespace');
+          else if (hint.version === null) this.agent.noteAnnouncedDeletion?.(hint.name);
           this.agent.requestSync('nats', hint ?? undefined);
+        },
+      });
+    }
+    // [edge] Certificate writes: the agent re-reads the certificate and rotates it in place.
+    if (this.agent.requestCertificateSync && (!this.certSub || this.certSub.isClosed())) {
+      this.certSub = nc.subscribe(subjects.certificatesChanged(this.ns), {
+        callback: (err, msg) => {
+          if (err) return this.log.warn({ err: err.message }, 'certificate subscription error');
+          this.counters.events.inc({ kind: 'change_received' });
+          const name = certificateName(msg.data);
+          if (name) this.agent.requestCertificateSync?.(name);
+          else this.agent.requestSync('nats certificate event');
         },
       });
     }
@@ -169,6 +188,9 @@ export function toStatusEvent(s: AgentStatus, intervalMs: number): AgentStatusEv
     lastApplyAt: s.lastApply?.at ?? null,
     lastError: s.lastError,
     reservedPorts: s.reservedPorts,
+    instance: s.instance,
+    massRemoval: s.massRemoval,
+    warnings: s.warnings,
   };
 }
 
@@ -185,9 +207,19 @@ export function changeHint(data: Uint8Array): ChangeHint | null {
   return { name: ev.gateway, version: ev.version };
 }
 
+/** [edge] The certificate a `certificates.changed` event names, or null. */
+function certificateName(data: Uint8Array): string | null {
+  try {
+    const ev = JSON.parse(new TextDecoder().decode(data)) as { certificate?: unknown };
+    return typeof ev.certificate === 'string' && isDnsLabel(ev.certificate) ? ev.certificate : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The parts of a status worth an immediate event: what the event carries, less its timestamps. */
 function fingerprint(s: AgentStatus): string {
-  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError]);
+  return JSON.stringify([s.ready, s.haproxy.running, s.servingFromCache, s.store.ok, s.applied.map((a) => [a.name, a.version]), s.problems.map((p) => [p.name, p.version, p.errors]), s.lastError, s.massRemoval?.since ?? null, s.warnings]);
 }
 
 /** Builds the link from settings (WEIR_NATS_URL) and NATS_TOKEN / NATS_CREDS; null when unset. */

@@ -6,6 +6,7 @@ import type { Namespace } from '../store/store.js';
 import { parseNatsServers } from '../events/nats-connection.js';
 import { int, parseHostPort, parseNamespace, SettingsError } from '../runtime/settings-parse.js';
 import { TELEMETRY_SETTINGS, resolveTelemetrySettings, type TelemetrySettingKey, type TelemetrySettings } from './telemetry/telemetry-settings.js';
+import { EDGE_SETTINGS, resolveEdgeSettings, type EdgeSettingKey, type EdgeSettings } from './edge-settings.js';
 
 export interface AgentSettings {
   store: string;
@@ -37,6 +38,8 @@ export interface AgentSettings {
   heartbeatIntervalMs: number;
   /** [telemetry] log receiver, traffic metrics, Elasticsearch shipping (agent/telemetry/telemetry-settings.ts). */
   telemetry: TelemetrySettings;
+  /** [edge] mass-removal guard, DNS discovery (agent/edge-settings.ts). */
+  edge: EdgeSettings;
 }
 
 /** Ports of the agent's own listeners: a gateway there would share them (see GatewayBook). */
@@ -49,7 +52,7 @@ export function reservedPorts(s: Pick<AgentSettings, 'vhostPort' | 'monitorPort'
 }
 
 export interface SettingSpec {
-  key: keyof AgentSettings | TelemetrySettingKey;
+  key: keyof AgentSettings | TelemetrySettingKey | EdgeSettingKey;
   flag: string;
   env: string;
   help: string;
@@ -83,6 +86,8 @@ export const SETTINGS: SettingSpec[] = [
   { key: 'heartbeatIntervalMs', flag: 'heartbeat-interval', env: 'WEIR_HEARTBEAT_INTERVAL_MS', default: '5000', help: 'milliseconds between status heartbeats on NATS' },
   // [telemetry]
   ...TELEMETRY_SETTINGS,
+  // [edge]
+  ...EDGE_SETTINGS,
 ];
 
 /** Resolves settings from flags (already parsed into a map by flag name), the environment and defaults. */
@@ -94,7 +99,7 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     if (e !== undefined) return { value: e, name: spec.env };
     return { value: spec.default, name: spec.env };
   };
-  const get = (key: keyof AgentSettings | TelemetrySettingKey): { value: string; name: string } => {
+  const get = (key: keyof AgentSettings | TelemetrySettingKey | EdgeSettingKey): { value: string; name: string } => {
     const spec = SETTINGS.find((s) => s.key === key);
     if (!spec) throw new SettingsError(`unknown setting ${key}`);
     return raw(spec);
@@ -148,6 +153,8 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     heartbeatIntervalMs: n('heartbeatIntervalMs', 100, 3_600_000),
     // [telemetry]
     telemetry: telemetrySettings(get, logTarget, get('logTarget').name),
+    // [edge]
+    edge: resolveEdgeSettings(get),
   };
 }
 

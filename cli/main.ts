@@ -8,6 +8,7 @@ import { runUp } from './up-command.js';
 import { runControlCommand } from './control-command.js';
 import { processIo } from './api-client.js';
 import { runGatewayCommand } from './gateway-commands.js';
+import { runCertificateCommand } from './certificate-commands.js';
 import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
@@ -23,6 +24,7 @@ Usage:
   weir control                  run the control API (WEIR_STORE, WEIR_CONTROL_ADDR, WEIR_NATS_URL, …)
   weir up                       all-in-one: control API + agent (+ nats-server when installed) on the file store under ./var
   weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
+  weir certificate put|list|get|delete         TLS certificates through the control API (weir certificate help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
   weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
@@ -67,6 +69,11 @@ async function main(argv: string[]): Promise<number> {
       return runTokenCommand(rest, processIo());
     case 'import':
       return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+    // [edge]
+    case 'certificate':
+    case 'certificates':
+    case 'cert':
+      return runCertificateCommand(rest, processIo());
     case undefined:
     case 'help':
     case '--help':

@@ -76,7 +76,7 @@ export async function runRender(paths: string[], flags: Record<string, string | 
   const mapsDir = join(settings.stateDir, 'maps');
   const model = buildHaproxyModel(
     ok.map((g) => g.gateway),
-    { bindAddress: settings.bindAddress, mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort },
+    { bindAddress: settings.bindAddress, mapsDir, minSlots: settings.serverSlots, vhostPort: settings.vhostPort, dns: settings.edge.dns },
   );
   const rendered = await new ConfigRenderer(settings.templateDir ?? DEFAULT_TEMPLATE_DIR).render(model, {
     adminSocket: join(settings.stateDir, 'admin.sock'),

@@ -5,5 +5,5 @@ export type AgentHealth = 'ok' | 'degraded' | 'quiet';
 
 export function agentHealth(a: AgentStatusView): AgentHealth {
   if (a.quiet) return 'quiet';
-  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null ? 'ok' : 'degraded';
+  return a.ready && a.haproxyRunning && a.storeOk && !a.servingFromCache && a.lastError === null && !a.massRemoval && !a.duplicate ? 'ok' : 'degraded';
 }

@@ -5,7 +5,7 @@ import type { Access } from './auth.js';
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** Named bodies and responses; `openapi.ts` maps them to component schemas. */
-export type BodyKind = 'gateway' | 'routeEdit' | 'weights' | 'newToken' | 'releasePolicy' | 'releaseStart' | 'releaseAction';
+export type BodyKind = 'gateway' | 'routeEdit' | 'weights' | 'newToken' | 'releasePolicy' | 'releaseStart' | 'releaseAction' | 'certificate';
 export type ResponseKind =
   | 'gatewayList'
   | 'gatewayDocument'
@@ -27,6 +27,9 @@ export type ResponseKind =
   | 'whoami'
   | 'auditPage'
   | 'eventStream'
+  | 'certificateList'
+  | 'certificateDocument'
+  | 'certificateWritten'
   | 'empty';
 
 export interface RouteSpec {
@@ -36,7 +39,7 @@ export interface RouteSpec {
   url: string;
   access: Access;
   summary: string;
-  tag: 'gateways' | 'releases' | 'agents' | 'tokens' | 'system' | 'console';
+  tag: 'gateways' | 'releases' | 'agents' | 'tokens' | 'system' | 'console' | 'certificates';
   body?: BodyKind;
   /** Which write preconditions the operation honours. */
   preconditions?: Array<'If-Match' | 'If-None-Match'>;
@@ -99,6 +102,11 @@ export const API_ROUTES: readonly RouteSpec[] = [
       errors: [400, 404, 409, 413, 415],
     }),
   ),
+  // [edge] TLS certificates: GET never returns the key.
+  { operationId: 'listCertificates', method: 'GET', url: `${NS}/certificates`, access: 'read', tag: 'certificates', summary: 'The certificates of a namespace: name, version, subject, DNS names, not-after, fingerprint, whether agents accept it. Never a key.', responses: { 200: 'certificateList' }, errors: [400] },
+  { operationId: 'getCertificate', method: 'GET', url: `${NS}/certificates/:name`, access: 'read', tag: 'certificates', summary: 'A certificate: the PEM chain and its metadata (subject, issuer, SANs, not-before/after, SHA-256 fingerprint, chain), never the key. ETag: "<version>".', responses: { 200: 'certificateDocument', 304: 'empty' }, errors: [400, 404] },
+  { operationId: 'putCertificate', method: 'PUT', url: `${NS}/certificates/:name`, access: 'write', tag: 'certificates', body: 'certificate', preconditions: ['If-Match', 'If-None-Match'], summary: 'Create (201) or replace (200) a certificate from {"certificate": "<PEM chain>", "key": "<PEM key>"}. Refused (400 invalid_certificate, nothing changed): unparsable, key mismatch, expired or not yet valid, chain out of order. Warned: incomplete chain, expiry within 14 days. Agents rotate it without a reload.', responses: { 200: 'certificateWritten', 201: 'certificateWritten' }, errors: [400, 409, 413, 415] },
+  { operationId: 'deleteCertificate', method: 'DELETE', url: `${NS}/certificates/:name`, access: 'write', tag: 'certificates', preconditions: ['If-Match'], summary: 'Delete a certificate; 409 certificate_in_use while a gateway references it.', responses: { 204: 'empty' }, errors: [400, 404, 409] },
   { operationId: 'listAgents', method: 'GET', url: `${NS}/agents`, access: 'read', tag: 'agents', summary: 'The agents of the environment with their health.', responses: { 200: 'agentList' }, errors: [400] },
   { operationId: 'whoami', method: 'GET', url: '/api/v1/whoami', access: 'authenticated', tag: 'console', summary: 'The token presented: its name, role and grants, and the namespaces it may read, write and audit (wildcard grants expanded over the namespaces the store knows).', responses: { 200: 'whoami' }, errors: [] },
   { operationId: 'listAudit', method: 'GET', url: `${NS}/audit`, access: 'audit', tag: 'console', query: [AUDIT_LIMIT_PARAM, AUDIT_BEFORE_PARAM], summary: 'Audited writes of the namespace, newest first, a page at a time (admins and the namespace\'s deployers).', responses: { 200: 'auditPage' }, errors: [400, 503] },

@@ -60,6 +60,8 @@ export interface GatewayServiceDeps {
   casAttempts?: number;
   /** The agents' status (over NATS): a gateway may not take a port an agent's own listener holds. */
   agentStatus?: AgentStatusSource | undefined;
+  /** [edge] A gateway's tls.certificates must exist in the namespace and be accepted (CertificateService). */
+  checkReferences?: (ns: Namespace, gateway: Gateway) => Promise<void>;
   /** WEIR_PORT_RANGE: where a gateway written without a port gets one; none = a port is required. */
   portRanges?: readonly PortRangeRule[];
   /** WEIR_VHOST_DOMAIN: every http gateway also answers <gateway>.<env>.<org>.<domain>. */
@@ -222,6 +224,7 @@ export class GatewayService {
         const g = gateway as Gateway;
         this.checkReservedPorts(ctx.ns, g);
         await this.checkAgainstNamespace(ctx.ns, g);
+        await this.deps.checkReferences?.(ctx.ns, g);
         try {
           const { version } = await this.call('put', () => this.store.put(ctx.ns, name, toWrite, body.format, { ifVersion: current?.version ?? null }));
           await this.afterWrite(ctx, name, current?.version ?? null, version, current ? 'gateway.replace' : 'gateway.create');
@@ -329,6 +332,8 @@ export class GatewayService {
       problems: a.problems.filter((p) => p.name === name).map((p) => ({ version: p.version, errors: p.errors })),
       lastSeenAt: a.lastSeenAt,
       quiet: a.quiet,
+      // [guards] two live processes with one agent id are listed (and must converge) separately.
+      ...(a.duplicate ? { instance: a.instance?.id ?? null, duplicate: true } : {}),
     }));
     const live = agents.filter((a) => !a.quiet);
     return {

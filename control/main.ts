@@ -18,6 +18,8 @@ import type { EventFeed } from './event-hub.js';
 import { createControlServer, type ControlServer } from './server.js';
 import { resolveControlSettings, type ControlSettings } from './settings.js';
 import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
+import type { Server as HttpsServer } from 'node:https';
+import { loadControlTls, watchControlTls } from './tls-listener.js';
 
 export interface ControlExtras {
   events?: ChangePublisher;
@@ -60,6 +62,8 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     throw err instanceof TelemetrySettingsError ? new SettingsError(err.message) : err;
   }
   const log = extras.logger ?? createLogger({ name: 'weir-control', ...(env.WEIR_LOG_LEVEL ? { level: env.WEIR_LOG_LEVEL } : {}) });
+  // [edge] HTTPS: a bad certificate or key fails the start, naming the variables.
+  const tls = settings.tls ? await loadControlTls(settings.tls) : null;
   const opened = await openStore(settings.store, { logger: log, env });
   if (!opened.get || !opened.put || !opened.delete) {
     await opened.close();
@@ -96,14 +100,18 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
     ...(trafficMetrics ? { trafficMetrics } : {}),
     ...(extras.metrics ? { metrics: extras.metrics } : {}),
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   });
   await server.listen(settings.addr.host, settings.addr.port);
+  const stopTlsWatch = tls && settings.tls ? watchControlTls(server.app.server as unknown as HttpsServer, settings.tls, tls, log, settings.tls.reloadMs) : () => undefined;
+  if (tls) log.info({ fingerprint: tls.fingerprint, notAfter: tls.notAfter }, 'control API serves HTTPS');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      stopTlsWatch();
       await server.close();
       await trafficMetrics?.close().catch((err: unknown) => log.warn({ err }, 'closing the Elasticsearch client failed'));
       await fileAudit?.close();

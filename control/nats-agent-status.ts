@@ -12,6 +12,7 @@ export { agentSubjectToken };
 import { namespaceKey, type Namespace } from '../store/store.js';
 import { agentSubjectToken, subjects, type AgentStatusEvent } from '../events/contract.js';
 import type { AgentStatusSource, AgentStatusView } from './seams.js';
+import { currentInstances, describeDuplicate, instanceKey, type DuplicateAgent, type HeardInstance } from './agent-instances.js';
 
 /** lastSeenAt is the control API's clock (when it heard the agent), not the agent's. */
 export type AgentView = AgentStatusView;
@@ -28,10 +29,7 @@ export interface NatsAgentStatusSourceOptions {
   now?: () => number;
 }
 
-interface Seen {
-  event: AgentStatusEvent;
-  receivedAt: number;
-}
+type Seen = HeardInstance;
 
 export class NatsAgentStatusSource implements AgentStatusSource {
   private readonly log: Logger;
@@ -61,17 +59,35 @@ export class NatsAgentStatusSource implements AgentStatusSource {
     this.pruneTimer.unref();
   }
 
-  /** Latest status of every agent of `ns` heard within the last hour, sorted by agent id. */
+  /**
+   * Latest status of every agent of `ns` heard within the last hour, sorted by agent id. [guards]
+   * Two live processes reporting one id are listed separately, each with `duplicate: true`.
+   */
   agents(ns: Namespace | string): AgentView[] {
+    return this.view(ns).agents;
+  }
+
+  /** [guards] Agent ids that more than one live process reports. */
+  duplicates(ns: Namespace | string): DuplicateAgent[] {
+    return this.view(ns).duplicates;
+  }
+
+  private view(ns: Namespace | string): { agents: AgentView[]; duplicates: DuplicateAgent[] } {
     this.prune();
     const key = typeof ns === 'string' ? ns : namespaceKey(ns);
     const now = this.now();
-    const out: AgentView[] = [];
-    for (const s of this.byKey.values()) {
-      if (s.event.namespace !== key) continue;
-      out.push({ ...s.event, lastSeenAt: new Date(s.receivedAt).toISOString(), quiet: now - s.receivedAt > this.quietBeats * s.event.intervalMs });
+    const quiet = (s: Seen): boolean => now - s.receivedAt > this.quietBeats * s.event.intervalMs;
+    const byId = new Map<string, Seen[]>();
+    for (const s of this.byKey.values()) if (s.event.namespace === key) byId.set(s.event.agentId, [...(byId.get(s.event.agentId) ?? []), s]);
+    const agents: AgentView[] = [];
+    const duplicates: DuplicateAgent[] = [];
+    for (const [agentId, heard] of byId) {
+      const { shown, duplicate } = currentInstances(heard, quiet);
+      if (duplicate) duplicates.push(describeDuplicate(agentId, shown));
+      for (const s of shown) agents.push({ ...s.event, lastSeenAt: new Date(s.receivedAt).toISOString(), quiet: quiet(s), ...(duplicate ? { duplicate: true } : {}) });
     }
-    return out.sort((a, b) => a.agentId.localeCompare(b.agentId));
+    agents.sort((a, b) => a.agentId.localeCompare(b.agentId) || (a.instance?.startedAt ?? '').localeCompare(b.instance?.startedAt ?? ''));
+    return { agents, duplicates: duplicates.sort((a, b) => a.agentId.localeCompare(b.agentId)) };
   }
 
   /** Status messages dropped because they were malformed or did not match their subject. */
@@ -99,9 +115,10 @@ export class NatsAgentStatusSource implements AgentStatusSource {
     const [, org, env, , token] = subject.split('.');
     // The subject is authoritative for the namespace (NATS permissions are per subject).
     if (`${org}/${env}` !== ev.namespace || token !== agentSubjectToken(ev.agentId)) return this.reject(subject, 'namespace or agent id does not match the subject');
-    const key = `${ev.namespace}\u0000${ev.agentId}`;
+    const key = `${ev.namespace}\u0000${ev.agentId}\u0000${instanceKey(ev)}`;
+    const firstAt = this.byKey.get(key)?.firstAt ?? this.now();
     this.byKey.delete(key); // re-insert: Map order becomes least-recently-heard first
-    this.byKey.set(key, { event: ev, receivedAt: this.now() });
+    this.byKey.set(key, { event: ev, firstAt, receivedAt: this.now() });
     if (this.byKey.size > this.maxAgents) {
       const oldest = this.byKey.keys().next().value;
       if (oldest !== undefined) this.byKey.delete(oldest);
@@ -139,6 +156,9 @@ export function isAgentStatusEvent(v: unknown): v is AgentStatusEvent {
     Array.isArray(o.problems) &&
     (o.lastApplyAt === null || typeof o.lastApplyAt === 'string') &&
     (o.lastError === null || typeof o.lastError === 'string') &&
-    (o.reservedPorts === undefined || (Array.isArray(o.reservedPorts) && o.reservedPorts.every((r) => Number.isInteger(r?.port) && typeof r.holder === 'string')))
+    (o.reservedPorts === undefined || (Array.isArray(o.reservedPorts) && o.reservedPorts.every((r) => Number.isInteger(r?.port) && typeof r.holder === 'string'))) &&
+    (o.instance === undefined || (typeof o.instance?.id === 'string' && o.instance.id.length > 0 && o.instance.id.length <= 64 && Number.isInteger(o.instance.pid) && typeof o.instance.host === 'string' && typeof o.instance.startedAt === 'string')) &&
+    (o.massRemoval === undefined || o.massRemoval === null || (typeof o.massRemoval === 'object' && Array.isArray(o.massRemoval.removing) && typeof o.massRemoval.message === 'string')) &&
+    (o.warnings === undefined || (Array.isArray(o.warnings) && o.warnings.every((w) => typeof w?.source === 'string' && typeof w.message === 'string')))
   );
 }

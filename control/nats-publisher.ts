@@ -18,7 +18,7 @@ import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { natsErrText, type NatsConnector } from '../events/nats-connection.js';
 import type { Namespace } from '../store/store.js';
-import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from '../events/contract.js';
+import { streams, subjects, type AuditRecord, type CertificateChangedEvent, type GatewayChangedEvent } from '../events/contract.js';
 import { Outbox, type OutboxEntry, type OutboxMessage } from './nats-outbox.js';
 import type { AuditSink, ChangePublisher, PublishErrorReporter } from './seams.js';
 
@@ -103,6 +103,11 @@ export class NatsEventPublisher implements ChangePublisher, AuditSink {
 
   async publishGatewayChanged(ns: Namespace, ev: GatewayChangedEvent): Promise<void> {
     await this.enqueue({ id: `change-${randomUUID()}`, kind: 'change', subject: subjects.gatewaysChanged(ns), stream: streams.changes.name, payload: JSON.stringify(ev) });
+  }
+
+  /** [edge] Through the same outbox and stream as gateway changes. */
+  async publishCertificateChanged(ns: Namespace, ev: CertificateChangedEvent): Promise<void> {
+    await this.enqueue({ id: `change-${randomUUID()}`, kind: 'change', subject: subjects.certificatesChanged(ns), stream: streams.changes.name, payload: JSON.stringify(ev) });
   }
 
   async record(ns: Namespace | null, rec: AuditRecord): Promise<void> {
@@ -239,7 +244,10 @@ export async function ensureStreams(jsm: JetStreamManager, opts: { duplicateWind
   ];
   for (const s of wanted) {
     try {
-      await jsm.streams.info(s.name);
+      const info = await jsm.streams.info(s.name);
+      // [edge] A stream from an older release lacks subjects added since (certificates.changed): add them.
+      const missing = s.subjects.filter((x) => !info.config.subjects?.includes(x));
+      if (missing.length > 0) await jsm.streams.update(s.name, { ...info.config, subjects: [...(info.config.subjects ?? []), ...missing] });
       continue;
     } catch (err) {
       if (!isNoStream(err)) throw err;
@@ -270,6 +278,9 @@ export class NatsChangePublisher implements ChangePublisher {
   constructor(private readonly p: NatsEventPublisher) {}
   publishGatewayChanged(ns: Namespace, ev: GatewayChangedEvent): Promise<void> {
     return this.p.publishGatewayChanged(ns, ev);
+  }
+  publishCertificateChanged(ns: Namespace, ev: CertificateChangedEvent): Promise<void> {
+    return this.p.publishCertificateChanged(ns, ev);
   }
 }
 

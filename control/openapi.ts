@@ -123,7 +123,19 @@ function components(): Record<string, JsonSchema> {
         },
       ],
     },
-    AgentList: { type: 'object', properties: { namespace: { type: 'string' }, statusSource: { enum: ['nats', 'unavailable'] }, agents: { type: 'array', items: { type: 'object' } } } },
+    AgentList: {
+      type: 'object',
+      properties: {
+        namespace: { type: 'string' },
+        statusSource: { enum: ['nats', 'unavailable'] },
+        agents: { type: 'array', items: { type: 'object', description: 'The latest heartbeat of each agent process, with lastSeenAt, quiet, health; massRemoval when the agent holds back a mass removal; duplicate when another live process reports the same agentId' } },
+        duplicates: {
+          type: 'array',
+          description: 'Agent ids that more than one live process reports (each process is listed in agents)',
+          items: { type: 'object', properties: { agentId: { type: 'string' }, instances: { type: 'array', items: { type: 'object' } }, message: { type: 'string' } } },
+        },
+      },
+    },
     TokenInfo: {
       type: 'object',
       properties: { id: { type: 'string' }, name: { type: 'string' }, role: { enum: ['admin', 'deployer', 'viewer'] }, namespaces: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, createdBy: { type: 'string' } },
@@ -170,6 +182,40 @@ function components(): Record<string, JsonSchema> {
       properties: { namespace: { type: 'string' }, records: { type: 'array', items: ref('AuditRecord'), description: 'Newest first' }, next: { type: ['string', 'null'], description: 'Pass as ?before= for older records; null at the start of the log' } },
     },
     TokenList: { type: 'object', properties: { tokens: { type: 'array', items: ref('TokenInfo') } } },
+    // [edge] certificates
+    NewCertificate: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certificate', 'key'],
+      properties: { certificate: { type: 'string', description: 'PEM chain: the leaf first, then its intermediates' }, key: { type: 'string', description: 'PEM private key of the leaf (PKCS#8, RSA or EC; not encrypted)' } },
+    },
+    CertificateInfo: {
+      type: 'object',
+      required: ['name', 'version', 'valid'],
+      properties: {
+        name: { type: 'string' },
+        version: { type: 'string' },
+        valid: { type: 'boolean', description: 'false when the stored document is refused (written around the API); errors say why' },
+        subject: { type: 'string' },
+        issuer: { type: 'string' },
+        dnsNames: { type: 'array', items: { type: 'string' }, description: 'names SNI can select it by' },
+        subjectAltNames: { type: 'array', items: { type: 'string' } },
+        notBefore: { type: 'string', format: 'date-time' },
+        notAfter: { type: 'string', format: 'date-time' },
+        fingerprintSha256: { type: 'string' },
+        serial: { type: 'string' },
+        keyType: { type: 'string' },
+        errors: { type: 'array', items: { type: 'string' } },
+        warnings: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    CertificateDocument: {
+      allOf: [
+        ref('CertificateInfo'),
+        { type: 'object', properties: { certificate: { type: 'string', description: 'the PEM chain (never the key)' }, chain: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, issuer: { type: 'string' }, notAfter: { type: 'string' } } } } } },
+      ],
+    },
+    CertificateList: { type: 'object', properties: { namespace: { type: 'string' }, certificates: { type: 'array', items: ref('CertificateInfo') }, problems: { type: 'array', items: { type: 'object' } } } },
     TokenCreated: { allOf: [ref('TokenInfo'), { type: 'object', properties: { token: { type: 'string', description: 'weir_<id>_<secret>; shown only here.' } } }] },
     ...releaseOpenApiComponents(),
   };
@@ -180,6 +226,7 @@ const BODY: Record<BodyKind, { schema: string; yaml: boolean }> = {
   routeEdit: { schema: 'RouteEdit', yaml: false },
   weights: { schema: 'Weights', yaml: false },
   newToken: { schema: 'NewToken', yaml: false },
+  certificate: { schema: 'NewCertificate', yaml: false },
   releasePolicy: { schema: 'ReleasePolicy', yaml: true },
   releaseStart: { schema: 'ReleaseStart', yaml: false },
   releaseAction: { schema: 'ReleaseAction', yaml: false },
@@ -240,6 +287,12 @@ function response(kind: ResponseKind): JsonSchema {
           'A stream of server-sent events. `event: hello` first (namespace, feeds, heartbeat_s), then `event: gateway` ({gateway, version?, action?, by?, at, via}; gateway null = re-read the list), `event: agent` ({agentId, health: ok|degraded|quiet|gone, at}), `event: release` ({gateway, at, release}); `event: bye` ({reason}) before the server ends it; a `: ping` comment every heartbeat.',
         content: { 'text/event-stream': { schema: { type: 'string' } } },
       };
+    case 'certificateList':
+      return { description: 'The certificates (no keys)', content: json('CertificateList') };
+    case 'certificateDocument':
+      return { description: 'The certificate chain and metadata (no key)', headers: { ETag: { schema: { type: 'string' }, description: 'The store version, quoted' } }, content: json('CertificateDocument') };
+    case 'certificateWritten':
+      return { description: 'Written (the response holds no key)', headers: { ETag: { schema: { type: 'string' } } }, content: json('CertificateDocument') };
     case 'empty':
       return { description: 'No content' };
   }
@@ -250,7 +303,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'Missing or invalid bearer token',
   403: 'The token has no right to this operation or namespace',
   404: 'Not found',
-  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict; releases: release_in_progress, release_finished, nothing_to_approve, not_paused, rollback_in_progress, release_not_current',
+  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict, certificate_not_found / certificate_invalid (a gateway\'s tls.certificates), certificate_in_use (delete); releases: release_in_progress, release_finished, nothing_to_approve, not_paused, rollback_in_progress, release_not_current',
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
@@ -273,7 +326,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     for (const [status, kind] of Object.entries(r.responses)) responses[status] = response(kind as ResponseKind);
     const errs = new Set<number>(r.errors);
     if (r.access !== 'public') [401, 403].forEach((s) => errs.add(s));
-    if (r.tag === 'gateways' || r.tag === 'releases') errs.add(503);
+    if (r.tag === 'gateways' || r.tag === 'releases' || r.tag === 'certificates') errs.add(503);
     for (const s of [...errs].sort()) responses[String(s)] = { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: ref('Error') } } };
     const op: JsonSchema = {
       operationId: r.operationId,
@@ -297,7 +350,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     info: { title: 'Weir control API', version: opts.version ?? '1', description: 'Gateways per namespace (org/env), written to the config store that Weir agents render into HAProxy.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'gateways' }, { name: 'releases' }, { name: 'agents' }, { name: 'tokens' }, { name: 'console' }, { name: 'system' }],
+    tags: [{ name: 'gateways' }, { name: 'releases' }, { name: 'certificates' }, { name: 'agents' }, { name: 'tokens' }, { name: 'console' }, { name: 'system' }],
     paths,
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'weir_<id>_<secret>' } }, schemas: components() },
   };

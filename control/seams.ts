@@ -1,7 +1,7 @@
 // Interfaces other parts of Weir plug into the control API: event publishing, agent status
 // and audit. The control API depends only on these, never on NATS directly.
 import type { Namespace } from '../store/store.js';
-import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from '../events/contract.js';
+import type { AgentStatusEvent, AuditRecord, CertificateChangedEvent, GatewayChangedEvent } from '../events/contract.js';
 
 /**
  * Tells agents a gateway changed. Implementations must be quick (an outbox): the control API
@@ -9,14 +9,18 @@ import type { AgentStatusEvent, AuditRecord, GatewayChangedEvent } from '../even
  */
 export interface ChangePublisher {
   publishGatewayChanged(ns: Namespace, ev: GatewayChangedEvent): Promise<void>;
+  /** [edge] A certificate was written or deleted: agents rotate it without waiting for a poll. */
+  publishCertificateChanged?(ns: Namespace, ev: CertificateChangedEvent): Promise<void>;
 }
 
 /** One agent as last heard from. `quiet`: no heartbeat for 3 intervals. */
-export type AgentStatusView = AgentStatusEvent & { quiet: boolean; lastSeenAt: string };
+export type AgentStatusView = AgentStatusEvent & { quiet: boolean; lastSeenAt: string; /** [guards] another live process reports the same agent id */ duplicate?: boolean };
 
 /** The agents of one environment, as collected from their status events. */
 export interface AgentStatusSource {
   agents(ns: Namespace): AgentStatusView[];
+  /** [guards] Agent ids that more than one live process reports (each is listed by `agents`). */
+  duplicates?(ns: Namespace): Array<{ agentId: string; instances: unknown[]; message: string }>;
 }
 
 /** Where audited writes go. `ns` is null for writes outside a namespace (tokens). */

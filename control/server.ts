@@ -30,6 +30,8 @@ import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher }
 export { DEFAULT_BODY_LIMIT };
 import { TrafficMetricsUnavailableError, type AgentStatusSource, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
+import { CertificateService, viewOf } from './certificate-service.js';
+import type { DocumentStore } from '../store/document-store.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -70,6 +72,8 @@ export interface ControlServerOptions {
   eventHeartbeatMs?: number;
   /** The console build served at /ui/ (dist/ui); null serves no console. Default: none. */
   consoleDir?: string | null;
+  /** [edge] Serve HTTPS (WEIR_CONTROL_TLS_CERT/_KEY); plain HTTP when absent. */
+  https?: { cert: string; key: string };
   /** WEIR_PORT_RANGE and WEIR_VHOST_DOMAIN: what the API fills in on a write (control/gateway-placement.ts). */
   portRanges?: readonly PortRangeRule[];
   vhostDomain?: string | undefined;
@@ -120,6 +124,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   const log = opts.logger;
   const metrics = opts.metrics ?? new ControlMetrics();
   const verifier = new TokenVerifier(opts.tokens, opts.tokenCacheTtlMs !== undefined ? { cacheTtlMs: opts.tokenCacheTtlMs } : {});
+  // [edge] Certificates live in the same store, when it holds documents besides gateways.
+  const documents = 'getDocument' in opts.store && 'putDocument' in opts.store ? (opts.store as Store & DocumentStore) : null;
+  let certificates: CertificateService | null = null;
   const gateways = new GatewayService({
     store: opts.store,
     audit: opts.audit,
@@ -131,16 +138,39 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
     portRanges: opts.portRanges ?? parsePortRanges('WEIR_PORT_RANGE', DEFAULT_PORT_RANGE),
     vhostDomain: opts.vhostDomain,
+    ...(documents ? { checkReferences: (ns: Namespace, g: Parameters<CertificateService['checkReferences']>[1]) => (certificates as CertificateService).checkReferences(ns, g) } : {}),
   });
   const releaseStore = opts.releaseStore ?? (isDocumentStore(opts.store) ? opts.store : undefined);
   const releases = releaseStore
     ? new ReleaseService({ store: releaseStore, gateways: opts.store, audit: opts.audit, events: opts.releaseEvents, logger: log.child({ component: 'releases' }) })
     : undefined;
+  if (documents) {
+    certificates = new CertificateService({
+      store: documents,
+      audit: opts.audit,
+      events: opts.events,
+      metrics,
+      log,
+      call: (op, fn) => gateways.call(op, fn),
+      gateways: async (ns) => (await gateways.snapshot(ns)).entries.flatMap((e) => {
+        const r = parseEntry(e);
+        return r.ok ? [r.gateway] : [];
+      }),
+      ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    });
+  }
+  const certs = (): CertificateService => {
+    if (!certificates) throw new ApiError(501, 'not_supported', `this store (${opts.store.location}) holds gateways only, no certificates`);
+    return certificates;
+  };
   const openapi = JSON.stringify(openApiDocument());
   const hub = new EventHub([storeWatchFeed(opts.store), ...(opts.agentStatus ? [agentStatusFeed(opts.agentStatus)] : []), ...(opts.eventFeeds ?? [])], log);
   const streams = new EventStreams(hub, { registry: metrics.registry, ...(opts.eventHeartbeatMs !== undefined ? { heartbeatMs: opts.eventHeartbeatMs } : {}) });
 
+  // [edge] The https option only changes the server object underneath: the app is typed as for http.
+  const tlsOption = (opts.https ? { https: opts.https } : {}) as Record<string, never>;
   const app = Fastify({
+    ...tlsOption,
     loggerInstance: log,
     // Requests are logged once, at debug, by our onResponse hook.
     logController: new LogController({ disableRequestLogging: true }),
@@ -275,13 +305,40 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 
     gatewayStatus: async (req) => gateways.status(ctx(req).ns, param(req, 'name'), opts.agentStatus),
 
+    // [edge] certificates: the key goes in, never out.
+    listCertificates: async (req) => certs().list(ctx(req).ns),
+    getCertificate: async (req, reply) => {
+      const e = await certs().get(ctx(req).ns, param(req, 'name'));
+      const etag = `"${e.version}"`;
+      reply.header('etag', etag);
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      return viewOf(e);
+    },
+    putCertificate: async (req, reply) => {
+      const spec = req.routeOptions.config.spec;
+      const body = requireBody(req.body);
+      if (body.format !== 'json') throw new ApiError(415, 'unsupported_media_type', 'send the certificate as JSON: {"certificate": "<PEM chain>", "key": "<PEM key>"}');
+      const r = await certs().put(ctx(req), param(req, 'name'), decodeBody(body), parsePreconditions(req.headers, spec?.preconditions ?? []));
+      return reply.code(r.created ? 201 : 200).header('etag', `"${r.view.version}"`).send(r.view);
+    },
+    deleteCertificate: async (req, reply) => {
+      await certs().delete(ctx(req), param(req, 'name'), parsePreconditions(req.headers, ['If-Match']));
+      return reply.code(204).send();
+    },
+
     gatewayMetrics: async (req) => trafficMetrics(req, undefined),
     routeMetrics: async (req) => trafficMetrics(req, param(req, 'route')),
 
     listAgents: async (req) => {
       const ns = ctx(req).ns;
       if (!opts.agentStatus) return { namespace: namespaceKey(ns), statusSource: 'unavailable', reason: 'this control server has no agent status source: agents report status over NATS, which is not configured', agents: [] };
-      return { namespace: namespaceKey(ns), statusSource: 'nats', agents: opts.agentStatus.agents(ns).map((a) => ({ ...a, health: agentHealth(a) })) };
+      return {
+        namespace: namespaceKey(ns),
+        statusSource: 'nats',
+        agents: opts.agentStatus.agents(ns).map((a) => ({ ...a, health: agentHealth(a) })),
+        // [guards] one agent id, several live processes: listed separately above, named here.
+        duplicates: opts.agentStatus.duplicates?.(ns) ?? [],
+      };
     },
 
     createToken: async (req, reply) => {

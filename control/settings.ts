@@ -2,7 +2,7 @@
 // with the variable's name.
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../runtime/package-root.js';
-import { parseHostPort, SettingsError } from '../runtime/settings-parse.js';
+import { int, parseHostPort, SettingsError } from '../runtime/settings-parse.js';
 import { DEFAULT_BODY_LIMIT } from './request-body.js';
 import { DEFAULT_PORT_RANGE, parsePortRanges, parseVhostDomain, type PortRangeRule } from './gateway-placement.js';
 
@@ -20,10 +20,12 @@ export interface ControlSettings {
   portRanges: PortRangeRule[];
   /** WEIR_VHOST_DOMAIN: automatic virtual hosts <gateway>.<env>.<org>.<domain>; off when unset. */
   vhostDomain: string | undefined;
+  /** [edge] Serve HTTPS with this PEM chain and key (both or neither), re-read every reloadMs. */
+  tls: { cert: string; key: string; reloadMs: number } | null;
 }
 
 export interface ControlSettingSpec {
-  key: keyof ControlSettings;
+  key: keyof ControlSettings | 'tlsCert' | 'tlsKey' | 'tlsReloadMs';
   env: string;
   default: string;
   help: string;
@@ -38,10 +40,14 @@ export const CONTROL_SETTINGS: ControlSettingSpec[] = [
   { key: 'bodyLimitBytes', env: 'WEIR_CONTROL_BODY_LIMIT', default: String(DEFAULT_BODY_LIMIT), help: 'largest request body in bytes (413 above)' },
   { key: 'portRanges', env: 'WEIR_PORT_RANGE', default: DEFAULT_PORT_RANGE, help: 'ports for gateways written without one: lo-hi, or per namespace org/env=lo-hi,org/*=lo-hi,*=lo-hi (most specific wins; "none" disables)' },
   { key: 'vhostDomain', env: 'WEIR_VHOST_DOMAIN', default: '', help: 'when set, every http gateway written also answers <gateway>.<env>.<org>.<domain> (Vamp-style virtual hosts)' },
+  // [edge]
+  { key: 'tlsCert', env: 'WEIR_CONTROL_TLS_CERT', default: '', help: 'PEM certificate chain (leaf first) to serve HTTPS with; re-read every 10 s' },
+  { key: 'tlsKey', env: 'WEIR_CONTROL_TLS_KEY', default: '', help: 'PEM private key of WEIR_CONTROL_TLS_CERT' },
+  { key: 'tlsReloadMs', env: 'WEIR_CONTROL_TLS_RELOAD_MS', default: '10000', help: 'milliseconds between checks of the TLS files (a changed valid pair replaces the certificate in place)' },
 ];
 
 export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ControlSettings {
-  const v = (key: keyof ControlSettings): string => {
+  const v = (key: ControlSettingSpec['key']): string => {
     const spec = CONTROL_SETTINGS.find((s) => s.key === key) as ControlSettingSpec;
     return env[spec.env] ?? spec.default;
   };
@@ -53,6 +59,9 @@ export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd
   if (store === '') throw new SettingsError('WEIR_STORE: is empty');
   const admin = v('adminToken').trim();
   const consoleDir = v('consoleDir').trim();
+  const tlsCert = v('tlsCert').trim();
+  const tlsKey = v('tlsKey').trim();
+  if ((tlsCert === '') !== (tlsKey === '')) throw new SettingsError(`${tlsCert === '' ? 'WEIR_CONTROL_TLS_KEY' : 'WEIR_CONTROL_TLS_CERT'} is set without ${tlsCert === '' ? 'WEIR_CONTROL_TLS_CERT' : 'WEIR_CONTROL_TLS_KEY'}: give both (HTTPS) or neither (HTTP)`);
   return {
     store,
     addr: parseHostPort('WEIR_CONTROL_ADDR', v('addr')),
@@ -62,5 +71,6 @@ export function resolveControlSettings(env: NodeJS.ProcessEnv = process.env, cwd
     consoleDir: consoleDir === 'off' ? null : consoleDir === '' ? join(packageRoot(), 'dist', 'ui') : resolve(cwd, consoleDir),
     portRanges: v('portRanges').trim() === 'none' ? [] : parsePortRanges('WEIR_PORT_RANGE', v('portRanges')),
     vhostDomain: parseVhostDomain('WEIR_VHOST_DOMAIN', v('vhostDomain')),
+    tls: tlsCert === '' ? null : { cert: resolve(cwd, tlsCert), key: resolve(cwd, tlsKey), reloadMs: int('WEIR_CONTROL_TLS_RELOAD_MS', v('tlsReloadMs'), 100, 3_600_000) },
   };
 }

@@ -13,6 +13,16 @@ export interface GatewayChangedEvent {
   at: string;
 }
 
+/** [edge] Published by the control API after every certificate write: agents re-read it and rotate in place. */
+export interface CertificateChangedEvent {
+  certificate: string;
+  /** The store version after the write; null for a delete. */
+  version: string | null;
+  action: 'put' | 'delete';
+  by: string;
+  at: string;
+}
+
 /** One audited write (gateways and tokens). Kept in the WEIR_AUDIT JetStream stream. */
 export interface AuditRecord {
   id: string;
@@ -48,6 +58,30 @@ export interface AgentStatusEvent {
    * older than this field.
    */
   reservedPorts?: Array<{ port: number; holder: string }>;
+  /**
+   * [guards] The agent process. Two processes reporting one agent id (a copied manifest, a reused
+   * node name) differ here, and the control API reports them instead of merging them.
+   * Absent from agents older than this field.
+   */
+  instance?: { id: string; pid: number; host: string; startedAt: string };
+  /**
+   * [guards] A removal of most served gateways at once that the agent holds back until the store
+   * keeps giving that answer (WEIR_MASS_REMOVAL_THRESHOLD, WEIR_MASS_REMOVAL_HOLD_MS); null when none.
+   */
+  massRemoval?: MassRemovalReport | null;
+  /** [edge] Worth an operator's look, nothing refused (DNS records without a slot, certificates near expiry …). */
+  warnings?: Array<{ source: string; message: string }>;
+}
+
+/** [guards] Part of the agent status: gateways the store dropped that the agent keeps serving for now. */
+export interface MassRemovalReport {
+  since: string;
+  releaseAt: string;
+  removing: string[];
+  served: number;
+  percent: number;
+  thresholdPercent: number;
+  message: string;
 }
 
 /** Kinds of transition in a release run's history; every one is published as a ReleaseEvent. */
@@ -105,6 +139,8 @@ export function agentSubjectToken(agentId: string): string {
 
 export const subjects = {
   gatewaysChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.gateways.changed`,
+  /** [edge] Certificate writes (CertificateChangedEvent), captured by WEIR_CHANGES like gateway changes. */
+  certificatesChanged: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.certificates.changed`,
   /** The agent id goes through `agentSubjectToken`; the message body carries the real id. */
   agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentSubjectToken(agentId)}.status`,
   /** Wildcard the control API subscribes to. */
@@ -118,7 +154,7 @@ export const subjects = {
 
 export const streams = {
   /** History of gateway changes, per namespace subject. */
-  changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed'] },
+  changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed', 'weir.*.*.certificates.changed'] },
   // Not `weir.audit.>`: that overlaps `weir.*.*.gateways.changed` for an org named "audit",
   // and nats-server refuses overlapping streams.
   /** Release transitions, replayable for a while (the run record holds the full history). */

@@ -85,7 +85,10 @@ export function issuesToModelErrors(source: string, issues: readonly Issue[], ba
         }
         // When exactly one alternative got past the type check, its errors are the useful ones.
         const deep = issue.errors.filter((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
+        // Among object alternatives, the one whose fields the input uses (no unknown key) is meant.
+        const fitting = deep.filter((branch) => !branch.some((i) => i.code === 'unrecognized_keys' && i.path.length === 0));
         if (deep.length === 1 && deep[0]) out.push(...issuesToModelErrors(source, deep[0], path, locate));
+        else if (fitting.length === 1 && fitting[0]) out.push(...issuesToModelErrors(source, fitting[0], path, locate));
         else err(path, issue.message);
         break;
       }

@@ -2,6 +2,8 @@
 // parsing and validation. Defaults are resolved, weights filled in, conditions compiled
 // to HAProxy ACL text that is safe to place on one config line. The input shape (what
 // users write) is defined once, by the zod schema in `schema.ts`.
+import type { DiscoveredTarget } from './discovery.js';
+import type { GatewayTls } from './tls.js';
 
 export type PortMode = 'http' | 'tcp';
 export type Sticky = 'route' | 'instance';
@@ -41,6 +43,8 @@ export interface Route {
   /** Resolved balance algorithm (route's own, else the gateway's, else the mode default). */
   balance: string;
   targets: Target[];
+  /** [edge] Servers HAProxy discovers through DNS at runtime (model/discovery.ts). */
+  discovered: DiscoveredTarget[];
 }
 
 export interface Gateway {
@@ -52,6 +56,8 @@ export interface Gateway {
   virtualHosts: string[];
   balance: string;
   metadata: Record<string, unknown>;
+  /** [edge] TLS termination (model/tls.ts); absent: plain HTTP/TCP. */
+  tls?: GatewayTls;
   /** In declaration order. */
   routes: Route[];
 }

@@ -7,6 +7,10 @@ import { GATEWAY_NAME, HTTP_ONLY_BALANCE, MAX_REWRITE_LENGTH, MAX_ROUTES, REWRIT
 import { compileCondition, looksLikeRawAcl } from './condition.js';
 import { classifyHost, splitHostPort } from './hosts.js';
 import { fillWeights } from './weights.js';
+import { isDiscoveryInput, MAX_DISCOVERY_TARGETS, normalizeDiscovery, discoveryLabel } from './discovery.js';
+import type { DiscoveredTarget } from './discovery.js';
+import { normalizeTls } from './tls.js';
+import type { GatewayTls } from './tls.js';
 import { modelError, quote, type Locator, type ModelError, type PathSegment } from './errors.js';
 
 export interface NormalizeOptions {
@@ -147,11 +151,24 @@ function rewrite(c: Collector, path: PathSegment[], r: RewriteInputParsed): Rewr
   return { kind: 'replace-path', match: r.match, replace: r.replace, condition: cond };
 }
 
-/** `list[i]` is at `paths[i]` in the document. */
-function targets(c: Collector, list: readonly TargetInputParsed[], paths: readonly PathSegment[][]): Target[] {
+/** `list[i]` is at `paths[i]` in the document; [edge] DNS/SRV targets go to `discovered`. */
+function targets(c: Collector, list: readonly TargetInputParsed[], paths: readonly PathSegment[][], discovered: DiscoveredTarget[] = []): Target[] {
   const out: Target[] = [];
   const seen = new Map<string, string>();
   list.forEach((t, i) => {
+    // [edge] {dns, port} / {srv}: HAProxy resolves these at runtime.
+    if (isDiscoveryInput(t)) {
+      const dat = paths[i] as PathSegment[];
+      const d = normalizeDiscovery(t);
+      if (!d.ok) return c.add([...dat, d.field], d.message);
+      const key = `${d.target.kind} ${discoveryLabel(d.target)}`;
+      const first = seen.get(key);
+      if (first !== undefined) return c.add(dat, `duplicate target ${JSON.stringify(discoveryLabel(d.target))} (also ${first})`);
+      seen.set(key, `targets[${String(dat[dat.length - 1])}]`);
+      if (discovered.length >= MAX_DISCOVERY_TARGETS) return c.add(dat, `at most ${MAX_DISCOVERY_TARGETS} DNS/SRV targets per route`);
+      discovered.push(d.target);
+      return;
+    }
     let host: string;
     let port: number;
     const at = paths[i] as PathSegment[];
@@ -297,6 +314,13 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
 
   const gwBalance = balance(c, ['balance'], input.balance, mode, defaultBalance(mode));
 
+  let tls: GatewayTls | undefined;
+  if (input.tls !== undefined) {
+    const t = normalizeTls(input.tls, mode, virtualHosts);
+    if (t.ok) tls = t.tls;
+    else for (const e of t.errors) c.add(['tls', ...e.field], e.message);
+  }
+
   // Routes: document order, names unique regardless of case (derived names included).
   const entries = expandRoutes(c, input.routes, opts.routeOrder);
   if (entries.length > MAX_ROUTES) c.add('routes', `${entries.length} routes, at most ${MAX_ROUTES} are allowed`);
@@ -334,6 +358,7 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
         const out = rewrite(c, rewritesAt(i), rw);
         if (out) rewrites.push(out);
       });
+    const discovered: DiscoveredTarget[] = [];
     const list: TargetInputParsed[] = [...(e.implied ? [e.implied.target] : []), ...(r.targets ?? [])];
     const paths = [...(e.implied ? [e.implied.at] : []), ...(r.targets ?? []).map((_, i) => at('targets', i))];
     routes.push({
@@ -343,7 +368,8 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
       conditionStrength: strength,
       rewrites,
       balance: balance(c, at('balance'), r.balance, mode, gwBalance),
-      targets: targets(c, list, paths),
+      targets: targets(c, list, paths, discovered),
+      discovered,
     });
   }
 
@@ -352,5 +378,5 @@ export function normalizeGateway(input: GatewayInputParsed, opts: NormalizeOptio
   else c.add(filled.at, filled.message);
 
   if (c.errors.length > 0 || name === undefined) return { ok: false, errors: c.errors };
-  return { ok: true, gateway: { name, port, mode, sticky, virtualHosts, balance: gwBalance, metadata: input.metadata ?? {}, routes } };
+  return { ok: true, gateway: { name, port, mode, sticky, virtualHosts, balance: gwBalance, metadata: input.metadata ?? {}, ...(tls ? { tls } : {}), routes } };
 }

@@ -118,10 +118,17 @@ function nestedObjects(s: JsonSchema): Array<{ schema: JsonSchema; suffix: strin
       for (const o of withProperties(alt.additionalProperties)) out.push({ schema: o, suffix: '.<name>' });
     if (alt.type === 'array') for (const o of withProperties(alt.items)) out.push({ schema: o, suffix: '[]' });
   };
+  // [edge] A plain object field (`tls`, one form only) documents its own fields.
+  if (s.type === 'object' && s.properties) out.push({ schema: s, suffix: '' });
   visit(s);
   if (Array.isArray(s.anyOf)) for (const alt of s.anyOf as JsonSchema[]) visit(alt);
+  // The same object in several forms of a field is documented once; different objects (targets
+  // {host, port}, {dns, port}, {srv}) each get their rows.
   const seen = new Set<string>();
-  return out.filter((n) => !seen.has(n.suffix) && (seen.add(n.suffix), true));
+  return out.filter((n) => {
+    const key = `${n.suffix}\0${JSON.stringify(n.schema.properties)}`;
+    return !seen.has(key) && (seen.add(key), true);
+  });
 }
 
 export function renderGatewayReference(): string {

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { MAX_CONDITION_LENGTH } from './condition.js';
 import { checkHostname } from './hosts.js';
+import { DnsTargetSchema, SrvTargetSchema } from './discovery.js';
+import { TlsSchema } from './tls.js';
 
 export const GATEWAY_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -145,8 +147,9 @@ const TargetObjectSchema = z.strictObject({
 });
 
 export const TargetSchema = z
-  .union([TargetObjectSchema, str()], { error: 'expected "host:port" or {host, port}' })
-  .describe('A server: "host:port" ("[::1]:80" for IPv6) or {host, port}.');
+  // [edge] {dns, port} and {srv}: servers discovered through DNS at runtime (discovery.ts).
+  .union([TargetObjectSchema, DnsTargetSchema, SrvTargetSchema, str()], { error: 'expected "host:port", {host, port}, {dns, port} or {srv}' })
+  .describe('A server: "host:port" ("[::1]:80" for IPv6) or {host, port}; or servers discovered through DNS: {dns: <name>, port} (A/AAAA records) or {srv: <_service._proto.name>} (SRV records).');
 
 // ---- Vamp-only fields --------------------------------------------------------------------------
 // Fields a Vamp gateway or export carries that have no Weir meaning. They are accepted when
@@ -240,6 +243,8 @@ export const GatewayInputSchema = z
       virtual_hosts: VirtualHostsSchema.optional(),
       balance: BalanceSchema.optional().describe('Default balance algorithm for the routes: roundrobin, static-rr, leastconn, first, source, random, uri, "url_param <name>", "hdr(<name>)", "rdp-cookie(<name>)" (names: letters, digits, "_", "-", ≤ 64). default or absent: roundrobin for http, leastconn for tcp. uri, url_param and hdr() need an http port.'),
       metadata: MetadataSchema.optional(),
+      // [edge] TLS termination with certificates from the store (tls.ts).
+      tls: TlsSchema.optional(),
       routes: RoutesSchema.optional(),
       ...VAMP_GATEWAY_FIELDS,
     },

@@ -6,6 +6,12 @@ need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ "${WEIR_NEED_NATS:-1}" = 1 ]; then command -v nats-server >/dev/null 2>&1 || need+=(nats-server); fi
 if [ "${WEIR_NEED_WRK:-0}" = 1 ]; then command -v wrk >/dev/null 2>&1 || need+=(wrk); fi
+# [edge] DNS discovery tests run a real dnsmasq (the binary only: dnsmasq-base starts no service);
+# TLS tests and drills generate certificates with openssl.
+if [ "${WEIR_NEED_EDGE_TOOLS:-1}" = 1 ]; then
+  { command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ]; } || need+=(dnsmasq-base)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+fi
 # Telemetry tests need a real rsyslogd, and promtool (below).
 if [ "${WEIR_NEED_TELEMETRY_TOOLS:-1}" = 1 ]; then
   { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; } || need+=(rsyslog)

@@ -15,12 +15,17 @@ import type { HaproxyModel } from '../plan/haproxy-model.js';
 import type { RuntimeOp } from '../plan/planner.js';
 import { gatewayAtLine, type ConfigRenderer, type RenderedConfig, type RenderSettings } from '../render/renderer.js';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
+import { templateServerNames } from '../plan/discovery-model.js';
+import { applyTlsOps } from './tls-apply.js';
+import type { TlsRuntimeOp } from '../plan/tls-plan.js';
 
 export interface ApplierPaths {
   configFile: string;
   mapsDir: string;
   stageDir: string;
   serverStateFile: string;
+  /** [edge] crt-lists and certificate PEMs (0700 directory, 0600 files). */
+  tlsDir?: string;
 }
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -69,6 +74,8 @@ export class Applier {
   async applyRuntime(ops: RuntimeOp[]): Promise<void> {
     const rt = this.opts.runtime;
     const serverCmds: string[] = [];
+    const tlsOps: TlsRuntimeOp[] = [];
+    let tlsCommands = 0;
     let maps = 0;
     try {
       for (const op of ops) {
@@ -79,12 +86,16 @@ export class Applier {
           serverCmds.push(`set server ${op.backend}/${op.server} addr ${op.address} port ${op.port}`);
         } else if (op.kind === 'set-server-state') {
           serverCmds.push(`set server ${op.backend}/${op.server} state ${op.state}`);
-        } else {
+        } else if (op.kind === 'set-server-health-up') {
           serverCmds.push(`set server ${op.backend}/${op.server} health up`);
+        } else {
+          tlsOps.push(op);
         }
       }
       if (serverCmds.length > 0) await rt.batchOrThrow(serverCmds);
-      this.opts.onRuntimeCommands?.(maps + serverCmds.length, 0);
+      // [edge] After the servers: a crt-list entry may only name a committed certificate.
+      if (tlsOps.length > 0) tlsCommands += await applyTlsOps(rt, tlsOps);
+      this.opts.onRuntimeCommands?.(maps + serverCmds.length + tlsCommands, 0);
     } catch (err) {
       this.opts.onRuntimeCommands?.(maps, 1);
       throw err;
@@ -113,7 +124,7 @@ export class Applier {
     );
     await forEachLimited([...changed], 16, (path) => writeFile(path.replace(prefix, `${stageMaps}/`), rendered.maps[path] ?? ''));
     const stagedFile = join(stageDir, 'haproxy.cfg');
-    await writeFile(stagedFile, stagedConfig);
+    await writeFile(stagedFile, await this.stageTls(rendered, stagedConfig));
     const result = await checkConfig(this.opts.bin, stagedFile);
     if (!result.ok) {
       const culprits = new Map<string, string[]>();
@@ -130,6 +141,21 @@ export class Applier {
       throw new ConfigRejectedError(result.diagnostics, culprits);
     }
     return rendered;
+  }
+
+  /**
+   * [edge] Copies the crt-lists and PEMs into `stage/tls` and points the staged config (and the
+   * staged crt-lists) at them, so `haproxy -c` loads exactly the certificates it would serve.
+   */
+  private async stageTls(rendered: RenderedConfig, config: string): Promise<string> {
+    const files = Object.entries(rendered.tlsFiles ?? {});
+    const tlsDir = this.opts.paths.tlsDir;
+    if (files.length === 0 || !tlsDir) return config;
+    const stageTls = join(this.opts.paths.stageDir, 'tls');
+    await mkdir(stageTls, { recursive: true, mode: 0o700 });
+    const staged = (text: string): string => text.split(`${tlsDir}/`).join(`${stageTls}/`);
+    await forEachLimited(files, 16, ([path, content]) => writeFile(staged(path), path.endsWith('.crt-list') ? staged(content) : content, { mode: 0o600 }));
+    return staged(config);
   }
 
   /** Installs a checked config and reloads; restores the previous files if the reload fails. */
@@ -168,6 +194,7 @@ export class Applier {
       await writeFileAtomic(path, content, 0o644, { durable: false });
       this.written.set(path, content);
     });
+    await this.writeTls(rendered);
     if (this.written.get(configFile) !== rendered.config) {
       await writeFileAtomic(configFile, rendered.config, 0o644, { durable: false });
       this.written.set(configFile, rendered.config);
@@ -186,15 +213,47 @@ export class Applier {
     }
   }
 
+  /** [edge] Writes changed crt-lists and PEMs (0600: they hold private keys) and removes ones no longer used. */
+  private async writeTls(rendered: RenderedConfig): Promise<void> {
+    const tlsDir = this.opts.paths.tlsDir;
+    if (!tlsDir) return;
+    const files = rendered.tlsFiles ?? {};
+    const entries = Object.entries(files);
+    if (entries.length > 0) await mkdir(tlsDir, { recursive: true, mode: 0o700 });
+    await forEachLimited(
+      entries.filter(([path, content]) => this.written.get(path) !== content),
+      16,
+      async ([path, content]) => {
+        await writeFileAtomic(path, content, 0o600, { durable: false });
+        this.written.set(path, content);
+      },
+    );
+    const names = await readdir(tlsDir).catch(() => [] as string[]);
+    for (const name of names) {
+      const path = join(tlsDir, name);
+      if ((name.endsWith('.pem') || name.endsWith('.crt-list')) && !(path in files)) {
+        await unlink(path).catch(() => undefined);
+        this.written.delete(path);
+      }
+    }
+  }
+
   /**
    * Keeps health and maintenance state across the reload, but only for servers whose address
    * and port stay the same: HAProxy applies the state file's port over the config's (notes §3).
    */
   private async dumpServerState(model: HaproxyModel): Promise<void> {
     const wanted = new Map<string, string>();
+    // [edge] DNS-discovered servers keep what HAProxy resolved (`init-addr last`), as long as their name stays.
+    const discovered = new Map<string, { kind: 'dns' | 'srv'; fqdn: string }>();
     for (const g of model.gateways) {
-      for (const r of g.routes) for (const s of r.slots) if (s.enabled) wanted.set(`${r.backend}/${s.name}`, `${s.address}|${s.port}`);
+      for (const r of g.routes) {
+        for (const s of r.slots) if (s.enabled) wanted.set(`${r.backend}/${s.name}`, `${s.address}|${s.port}`);
+        for (const d of r.discovery) for (const n of templateServerNames(d)) discovered.set(`${r.backend}/${n}`, d);
+      }
     }
+    const sameName = (row: { srv_fqdn: string; srv_port: string; srvrecord: string }, d: { kind: 'dns' | 'srv'; fqdn: string }): boolean =>
+      d.kind === 'srv' ? row.srvrecord === d.fqdn : `${row.srv_fqdn}:${row.srv_port}` === d.fqdn;
     let text: string;
     try {
       text = await this.opts.runtime.showServersState();
@@ -209,13 +268,18 @@ export class Applier {
       this.opts.logger.warn({ err: (err as Error).message }, 'unreadable server state; health state starts fresh');
       state = parseServerState('1\n');
     }
+    const kept = state.rows.filter((row) => {
+      const d = discovered.get(`${row.be_name}/${row.srv_name}`);
+      return d !== undefined && sameName(row, d);
+    });
     const rows = state.rows
       .filter((row) => {
         const want = wanted.get(`${row.be_name}/${row.srv_name}`);
         return want === `${row.srv_addr}|${row.srv_port}` || want === `${row.srv_fqdn}|${row.srv_port}`;
       })
       // Only health state carries over: the new config decides which slots are enabled.
-      .map((row) => ({ ...row, srv_admin_state: '0' }));
+      .map((row) => ({ ...row, srv_admin_state: '0' }))
+      .concat(kept);
     // Read once by the next worker: a power cut loses nothing the agent does not rebuild.
     await writeFileAtomic(this.opts.paths.serverStateFile, serializeServerState({ ...state, rows }), 0o644, { durable: false });
   }

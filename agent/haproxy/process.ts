@@ -17,6 +17,14 @@ export interface HaproxyProcessOptions {
   adopt?: boolean;
   /** Spawn in its own process group so it can outlive the agent (`stop({mode:'keep'})`). */
   detached?: boolean;
+  /**
+   * [edge] Never spawn: HAProxy is started elsewhere (its own container, a sidecar) and is only
+   * attached to through the master socket. Liveness then comes from the socket, not from a PID,
+   * which may belong to another PID namespace.
+   */
+  attachOnly?: boolean;
+  /** How long `start()` waits for a master to attach to (attachOnly). */
+  attachTimeoutMs?: number;
   restart?: { initialDelayMs?: number; maxDelayMs?: number; /** Backoff resets after running this long. */ stableMs?: number };
   /** Liveness poll interval for an adopted master. */
   pollIntervalMs?: number;
@@ -60,6 +68,8 @@ export class HaproxyProcess extends EventEmitter<HaproxyProcessEvents> {
       pidFile: opts.pidFile,
       adopt: opts.adopt ?? false,
       detached: opts.detached ?? false,
+      attachOnly: opts.attachOnly ?? false,
+      attachTimeoutMs: opts.attachTimeoutMs ?? 30_000,
       pollIntervalMs: opts.pollIntervalMs ?? 1000,
       stopTimeoutMs: opts.stopTimeoutMs ?? 10_000,
       restart: {
@@ -87,11 +97,13 @@ export class HaproxyProcess extends EventEmitter<HaproxyProcessEvents> {
   }
 
   isRunning(): boolean {
+    if (this.o.attachOnly) return this.masterPid !== null;
     return this.masterPid !== null && pidAlive(this.masterPid);
   }
 
   async start(): Promise<void> {
     this.stopping = false;
+    if (this.o.attachOnly) return this.attach(this.o.attachTimeoutMs);
     if (this.o.adopt) {
       const pid = await this.runningMasterPid();
       if (pid !== null) {
@@ -131,6 +143,11 @@ export class HaproxyProcess extends EventEmitter<HaproxyProcessEvents> {
     this.clearTimers();
     this.master.close();
     const pid = this.masterPid;
+    if (this.o.attachOnly) {
+      // Started elsewhere, stopped elsewhere: its PID may not even be in this PID namespace.
+      if (opts.mode === 'stop') this.log.info({ pid }, 'HAProxy was started elsewhere (WEIR_HAPROXY_MASTER_SOCKET): left running');
+      return;
+    }
     if (opts.mode === 'keep') {
       if (this.child) {
         if (!this.o.detached) this.log.warn({ pid }, 'HAProxy kept running but was not spawned detached: a signal to the agent process group reaches it too');
@@ -217,6 +234,53 @@ export class HaproxyProcess extends EventEmitter<HaproxyProcessEvents> {
         this.scheduleRestart();
       });
     });
+  }
+
+  /** [edge] Waits for a master on the socket (started elsewhere) and attaches to it. */
+  private async attach(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pid = await this.runningMasterPid();
+      if (pid !== null) {
+        this.adopted = true;
+        this.masterPid = pid;
+        this.startedAt = Date.now();
+        this.log.info({ pid, socket: this.o.masterSocket }, 'attached to the HAProxy master');
+        this.emit('started', { pid, adopted: true });
+        this.watchAttached();
+        return;
+      }
+      if (this.stopping || Date.now() > deadline) {
+        throw new HaproxyExecError(this.o.bin, `no HAProxy master answers on ${this.o.masterSocket} (WEIR_HAPROXY_MASTER_SOCKET) after ${timeoutMs} ms: the agent only attaches to a master started elsewhere (the weir-haproxy container); start it with -S ${this.o.masterSocket}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** [edge] Attached master: alive while its socket answers with the same PID; then wait for the next one. */
+  private watchAttached(): void {
+    let misses = 0;
+    const tick = (): void => {
+      this.pollTimer = null;
+      if (this.stopping) return;
+      const pid = this.masterPid;
+      void this.runningMasterPid().then((now) => {
+        if (this.stopping) return;
+        // The socket is away for a moment while the master re-executes on a reload: three misses in a row mean gone.
+        misses = now === null ? misses + 1 : 0;
+        if ((now !== null && now === pid) || (now === null && misses < 3)) {
+          this.pollTimer = setTimeout(tick, this.o.pollIntervalMs);
+          return;
+        }
+        // Gone, or another master took the socket (its container restarted): attach to whatever answers next.
+        this.masterPid = null;
+        this.adopted = false;
+        this.emit('exited', { code: null, signal: null });
+        this.log.error({ pid, now }, 'the HAProxy master the agent attached to is gone; waiting for the next one (no spawn: WEIR_HAPROXY_MASTER_SOCKET)');
+        this.attach(Number.MAX_SAFE_INTEGER).catch(() => undefined);
+      });
+    };
+    this.pollTimer = setTimeout(tick, this.o.pollIntervalMs);
   }
 
   private watchAdopted(): void {

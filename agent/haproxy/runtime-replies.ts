@@ -45,6 +45,14 @@ const SUCCESS_TEXT: Array<{ cmd: RegExp; ok: RegExp }> = [
   { cmd: /^add server /, ok: /^New server registered\.?$/ },
   { cmd: /^del server /, ok: /^Server deleted\.?$/ },
   { cmd: /^prepare (map|acl) /, ok: /^New version created: \d+$/ },
+  // [edge] TLS certificates (MG "set ssl cert" … "del ssl crt-list"; replies observed on 2.6.12).
+  { cmd: /^set ssl cert /, ok: /^Transaction (created|updated) for certificate / },
+  { cmd: /^commit ssl cert /, ok: /^Committing [\s\S]*Success!$/ },
+  { cmd: /^new ssl cert /, ok: /^New empty certificate store / },
+  { cmd: /^abort ssl cert /, ok: /^Transaction aborted for certificate / },
+  { cmd: /^add ssl crt-list /, ok: /^Inserting certificate [\s\S]*Success!$/ },
+  { cmd: /^del ssl crt-list /, ok: /^Entry '[^']*' deleted in crtlist / },
+  { cmd: /^del ssl cert /, ok: /^Certificate '[^']*' deleted!$/ },
 ];
 
 /** Commands whose success reply is empty: any text at all is an error. */

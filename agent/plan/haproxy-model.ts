@@ -11,6 +11,8 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Gateway, Route, Rewrite, CompiledCondition } from '../../model/gateway.js';
+import { discoveryModels, resolversModel, type DiscoveryModel, type DnsModelSettings, type ResolversModel } from './discovery-model.js';
+import { certificatePath, tlsBindModel, type CertificateFile, type TlsBindModel } from './tls-model.js';
 
 export interface ModelSettings {
   bindAddress: string;
@@ -20,6 +22,10 @@ export interface ModelSettings {
   minSlots: number;
   /** Port of the shared virtual-host frontend; 0 disables it. */
   vhostPort: number;
+  /** [edge] DNS servers and hold time of the `resolvers` section (default: /etc/resolv.conf, 1h). */
+  dns?: DnsModelSettings;
+  /** [edge] Where crt-lists and certificate PEMs live (default: `tls/` next to the maps directory). */
+  tlsDir?: string;
 }
 
 export interface AclDef {
@@ -55,6 +61,10 @@ export interface RouteModel {
   /** Cookie name for instance stickiness; null otherwise. */
   instanceCookie: string | null;
   slots: Slot[];
+  /** [edge] `server-template` slots HAProxy fills from DNS at runtime. */
+  discovery: DiscoveryModel[];
+  /** [edge] With discovered servers and instance stickiness: their cookies are derived from address and port with this key. */
+  dynamicCookieKey: string | null;
 }
 
 export interface ConditionalRouteModel {
@@ -83,6 +93,8 @@ export interface GatewayModel {
   stickyCookie: string | null;
   stickyAcl: string | null;
   routes: RouteModel[];
+  /** [edge] TLS termination: the bind options and the crt-list (tls-model.ts); null: plain. */
+  tls: TlsBindModel | null;
 }
 
 export interface HaproxyModel {
@@ -91,6 +103,10 @@ export interface HaproxyModel {
   bindAddress: string;
   /** Map file path → ordered entries. Map contents are runtime-changeable. */
   maps: Record<string, Array<[string, string]>>;
+  /** [edge] The `resolvers` section, when a route discovers servers through DNS. */
+  resolvers: ResolversModel | null;
+  /** [edge] Certificate PEM path → what HAProxy loads (contents change at runtime). */
+  certificates: Record<string, CertificateFile>;
 }
 
 const PLACEHOLDER_ADDRESS = '127.0.0.1';
@@ -207,6 +223,7 @@ function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?:
   const routes: RouteModel[] = gw.routes.map((r, idx) => {
     const backend = backendName(gw.name, r.name);
     const rw = rewriteModels(r, `r${idx}`);
+    const discovery = discoveryModels(r);
     return {
       name: r.name,
       backend,
@@ -216,6 +233,8 @@ function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?:
       rewrites: rw.rewrites,
       instanceCookie: gw.sticky === 'instance' ? `weir_${gw.name}_${r.name}` : null,
       slots: assignSlots(r, settings.minSlots, prevRoutes.get(r.name)?.slots, gw.sticky === 'instance'),
+      discovery,
+      dynamicCookieKey: gw.sticky === 'instance' && discovery.length > 0 ? `weir-${gw.name}-${r.name}` : null,
     };
   });
 
@@ -260,8 +279,11 @@ function buildFreshGatewayModel(gw: Gateway, settings: ModelSettings, previous?:
     stickyCookie: sticky ? `weir_${gw.name}` : null,
     stickyAcl,
     routes,
+    tls: tlsBindModel(gw, tlsDirOf(settings)),
   };
 }
+
+export const tlsDirOf = (settings: ModelSettings): string => settings.tlsDir ?? join(settings.mapsDir, '..', 'tls');
 
 function formatBindHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
@@ -305,7 +327,11 @@ export function buildMaps(gateways: Gateway[], models: GatewayModel[]): Record<s
   return maps;
 }
 
-export function buildHaproxyModel(gateways: Gateway[], settings: ModelSettings, previous?: HaproxyModel): HaproxyModel {
+/**
+ * `certificates`: [edge] the certificate documents TLS gateways reference, by name (the agent
+ * resolves them from the store); a gateway referencing one that is missing gets no file for it.
+ */
+export function buildHaproxyModel(gateways: Gateway[], settings: ModelSettings, previous?: HaproxyModel, certificates?: ReadonlyMap<string, Omit<CertificateFile, 'name'>>): HaproxyModel {
   const prev = new Map(previous?.gateways.map((g) => [g.name, g]) ?? []);
   const sorted = [...gateways].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const models = sorted.map((gw) => buildGatewayModel(gw, settings, prev.get(gw.name)));
@@ -314,7 +340,20 @@ export function buildHaproxyModel(gateways: Gateway[], settings: ModelSettings, 
     vhostPort: settings.vhostPort,
     bindAddress: formatBindHost(settings.bindAddress),
     maps: buildMaps(sorted, models),
+    resolvers: resolversModel(models, settings.dns),
+    certificates: certificateFiles(sorted, settings, certificates),
   };
+}
+
+function certificateFiles(gateways: Gateway[], settings: ModelSettings, certs: ReadonlyMap<string, Omit<CertificateFile, 'name'>> | undefined): Record<string, CertificateFile> {
+  const out: Record<string, CertificateFile> = {};
+  for (const g of gateways) {
+    for (const name of g.tls?.certificates ?? []) {
+      const c = certs?.get(name);
+      if (c) out[certificatePath(tlsDirOf(settings), name)] = { name, pem: c.pem, contentHash: c.contentHash };
+    }
+  }
+  return out;
 }
 
 /** True when HAProxy's runtime API can point a slot at this address (`set server addr` takes IPs only). */
@@ -331,6 +370,8 @@ export function gatewayStructuralKey(g: GatewayModel): string {
   if (key === undefined) {
     key = JSON.stringify({
       ...g,
+      // [edge] Certificates after the default join and leave a crt-list at runtime.
+      tls: g.tls ? { ...g.tls, certificates: g.tls.certificates.slice(0, 1) } : null,
       routes: g.routes.map((r) => ({
         ...r,
         weight: undefined,

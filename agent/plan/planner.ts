@@ -2,13 +2,16 @@
 // still needed afterwards. Pure functions over two HAProxy models, so they are unit-tested
 // without HAProxy.
 import { gatewayStructuralKey, runtimeAddressable, type HaproxyModel, type Slot } from './haproxy-model.js';
+import { planTls, type TlsRuntimeOp } from './tls-plan.js';
 
 export type RuntimeOp =
   | { kind: 'replace-map'; path: string; entries: Array<[string, string]> }
   | { kind: 'set-server-addr'; backend: string; server: string; address: string; port: number }
   | { kind: 'set-server-state'; backend: string; server: string; state: 'ready' | 'maint' }
   /** A slot leaving maintenance keeps its old check result (often DOWN); start it UP like a freshly loaded server, checks correct it. */
-  | { kind: 'set-server-health-up'; backend: string; server: string };
+  | { kind: 'set-server-health-up'; backend: string; server: string }
+  /** [edge] certificate contents and crt-list membership (tls-plan.ts). */
+  | TlsRuntimeOp;
 
 export interface Plan {
   /** Changes the runtime API applies to the running HAProxy, in order. */
@@ -92,7 +95,10 @@ export function plan(running: HaproxyModel | null, desired: HaproxyModel): Plan 
   // Bring new targets up before taking old ones down, so a route is never left empty mid-change.
   const isDisable = (op: RuntimeOp): boolean => op.kind === 'set-server-state' && op.state === 'maint';
   runtime.sort((a, b) => Number(isDisable(a)) - Number(isDisable(b)));
-  const afterRuntime: HaproxyModel = { ...running, gateways: afterGateways, maps: afterMaps };
+  // [edge] Certificates rotate and join or leave crt-lists in place.
+  const tls = planTls(running, desired, afterGateways);
+  runtime.push(...tls.ops);
+  const afterRuntime: HaproxyModel = { ...running, gateways: tls.gateways, maps: afterMaps, certificates: tls.certificates };
   const reloadReasons = describeStructuralChange(afterRuntime, desired);
   return { runtime, afterRuntime, reload: reloadReasons.length > 0, reloadReasons };
 }

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { Liquid } from 'liquidjs';
 import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
 import { packageRoot } from '../../runtime/package-root.js';
+import { RESOLVERS_NAME } from '../plan/discovery-model.js';
+import { tlsFiles } from '../plan/tls-model.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
 
@@ -35,6 +37,8 @@ export interface RenderedConfig {
   config: string;
   /** Map file path → file content. */
   maps: Record<string, string>;
+  /** [edge] crt-lists and certificate PEMs (chain + key: written 0600, never logged). Absent: none. */
+  tlsFiles?: Record<string, string>;
   /** 1-based line ranges of each gateway's sections, from the template's `# weir:begin/end` markers (computed on demand). */
   spans: () => GatewaySpan[];
   /** sha256 over the config and the maps. */
@@ -68,9 +72,10 @@ export function spansOf(config: string): () => GatewaySpan[] {
 const GATEWAYS_MARK = '#@weir-gateway-sections@';
 const VHOST_MARK = '#@weir-vhost-rules@';
 
-export function checksumOf(config: string, maps: Record<string, string>): string {
+export function checksumOf(config: string, maps: Record<string, string>, tls: Record<string, string> = {}): string {
   const h = createHash('sha256').update(config);
   for (const path of Object.keys(maps).sort()) h.update('\0').update(path).update('\0').update(maps[path] ?? '');
+  for (const path of Object.keys(tls).sort()) h.update('\0tls\0').update(path).update('\0').update(tls[path] ?? '');
   return h.digest('hex');
 }
 
@@ -139,7 +144,7 @@ export class ConfigRenderer {
       for (const g of model.gateways) {
         let cached = this.sections.get(g);
         if (!cached || cached.settingsKey !== settingsKey) {
-          const ctx = { g, settings, model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort } };
+          const ctx = { g, settings, model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, resolversName: RESOLVERS_NAME } };
           const vhost = g.virtualHosts.length > 0 && model.vhostPort > 0 ? await this.liquid.renderFile('gateway-vhost.liquid', ctx) : '';
           cached = { settingsKey, gateway: tidy(await this.liquid.renderFile('gateway.liquid', ctx), true), vhost: vhost ? tidy(vhost, false) : '' };
           this.sections.set(g, cached);
@@ -150,7 +155,7 @@ export class ConfigRenderer {
       // The big per-gateway text is spliced in after tidying the small outer template.
       const outer = tidy(
         await this.liquid.renderFile('haproxy.cfg.liquid', {
-          model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, gateways: model.gateways },
+          model: { bindAddress: model.bindAddress, vhostPort: model.vhostPort, gateways: model.gateways, resolvers: model.resolvers ?? null },
           settings,
           sections: { gateways: gatewayParts.length > 0 ? GATEWAYS_MARK : '', vhostRules: vhostParts.length > 0 ? VHOST_MARK : '' },
         }),
@@ -164,6 +169,7 @@ export class ConfigRenderer {
     }
     const maps: Record<string, string> = {};
     for (const [path, entries] of Object.entries(model.maps)) maps[path] = mapFileContent(entries);
-    return { config, maps, spans: spansOf(config), checksum: checksumOf(config, maps) };
+    const tls = tlsFiles(model.gateways, model.certificates ?? {});
+    return { config, maps, tlsFiles: tls, spans: spansOf(config), checksum: checksumOf(config, maps, tls) };
   }
 }

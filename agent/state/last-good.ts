@@ -17,6 +17,8 @@ export interface LastGood {
   entries: StoreEntry[];
   config: string;
   maps: Record<string, string>;
+  /** [edge] crt-lists and certificate PEMs (the cache file is 0600: they hold private keys). */
+  tlsFiles?: Record<string, string>;
   configChecksum: string;
 }
 

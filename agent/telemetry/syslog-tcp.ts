@@ -176,8 +176,16 @@ export async function startSyslogTcp(opts: SyslogTcpOptions): Promise<SyslogTcpR
     stats: () => ({ ...stats }),
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
+        // [edge] Half-close first: HAProxy stops sending when it sees our FIN and keeps the rest
+        // in its ring for the next receiver; what it wrote before still arrives and is read here.
+        // Destroying at once lost the lines in flight (bench/drills/es-down.ts: 1 per restart).
+        const gone = [...sockets].map((s) => new Promise<void>((r) => {
+          s.once('close', () => r());
+          s.end();
+          setTimeout(() => s.destroy(), 500).unref();
+        }));
+        server.close();
+        void Promise.all(gone).then(() => resolve());
       }),
   };
 }

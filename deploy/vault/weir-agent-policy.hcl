@@ -16,3 +16,9 @@ path "secret/metadata/weir/+/+/gateways/*" {
 path "secret/metadata/weir/+/+/gateways" {
   capabilities = ["list"]
 }
+
+# [edge] Read the TLS certificates gateways reference (chain + key, KV v2 secrets). The agent
+# reads them by name; it never lists or writes them.
+path "secret/data/weir/+/+/certificates/*" {
+  capabilities = ["read"]
+}

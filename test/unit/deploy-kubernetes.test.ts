@@ -106,13 +106,35 @@ t('agent DaemonSet: host network, probes, scrape annotations, Vault token file, 
   assert.is(annotations['prometheus.io/port'], String(envOf(c, 'WEIR_HTTP_ADDR')?.split(':').pop()));
   const tokenFile = envOf(c, 'VAULT_TOKEN_FILE') ?? '';
   assert.ok(c.volumeMounts?.some((m) => m.name === 'vault-token' && tokenFile.startsWith(`${m.mountPath}/`)), 'token file is on the secret mount');
-  assert.is(envOf(c, 'WEIR_HAPROXY_ON_EXIT'), 'stop');
-  const hardStop = Number(/^(\d+)s$/.exec(envOf(c, 'WEIR_HARD_STOP_AFTER') ?? '')?.[1]);
-  assert.ok(Number(spec.terminationGracePeriodSeconds) > hardStop, 'grace period covers the HAProxy drain');
-  assert.ok((at(c, 'securityContext.capabilities.add') as string[]).includes('NET_BIND_SERVICE'));
+  // [edge] Upgrades drop no request: the agent attaches to HAProxy's own pod and keeps it on exit.
+  assert.is(envOf(c, 'WEIR_HAPROXY_ON_EXIT'), 'keep');
+  assert.is(envOf(c, 'WEIR_HAPROXY_MASTER_SOCKET'), `${envOf(c, 'WEIR_STATE_DIR')}/master.sock`);
+  assert.ok(c.volumeMounts?.some((m) => m.name === 'state' && m.mountPath === envOf(c, 'WEIR_STATE_DIR')));
+  assert.is(at((spec.volumes as Obj[]).find((v) => v.name === 'state'), 'hostPath.path'), '/var/lib/weir');
   assert.equal(at(c, 'securityContext.capabilities.drop'), ['ALL']);
   assert.ok(at(c, 'resources.requests.memory') && at(c, 'resources.limits.memory'));
   assert.is(at(ds, 'spec.updateStrategy.rollingUpdate.maxUnavailable'), 1);
+});
+
+t('[edge] HAProxy DaemonSet: its own pod, updated on delete, same node state dir and master socket as the agent, drained on delete', () => {
+  const ds = find('DaemonSet', 'weir-haproxy');
+  const agent = containers(find('DaemonSet', 'weir-agent'))[0] as Container;
+  const spec = at(ds, 'spec.template.spec') as Obj;
+  assert.is(at(ds, 'spec.updateStrategy.type'), 'OnDelete');
+  assert.is(spec.hostNetwork, true);
+  const [c] = containers(ds);
+  if (!c) throw new Error('no haproxy container');
+  const script = ((c.args as string[]) ?? []).join('\n');
+  assert.match(script, new RegExp(`exec haproxy -W -S ${envOf(agent, 'WEIR_HAPROXY_MASTER_SOCKET')},mode,600 -f ${envOf(agent, 'WEIR_STATE_DIR')}/haproxy.cfg`));
+  assert.is(at((spec.volumes as Obj[]).find((v) => v.name === 'state'), 'hostPath.path'), '/var/lib/weir');
+  assert.ok(c.volumeMounts?.some((m) => m.name === 'state' && m.mountPath === envOf(agent, 'WEIR_STATE_DIR')));
+  assert.match(String((at(c, 'lifecycle.preStop.exec.command') as string[]).join(' ')), /kill -USR1 1/);
+  const hardStop = Number(/^(\d+)s$/.exec(envOf(agent, 'WEIR_HARD_STOP_AFTER') ?? '')?.[1]);
+  assert.ok(Number(spec.terminationGracePeriodSeconds) > hardStop, 'grace period covers the HAProxy drain');
+  assert.ok((at(c, 'securityContext.capabilities.add') as string[]).includes('NET_BIND_SERVICE'));
+  // With hostNetwork a host port may be declared by one pod per node only.
+  const ports = (p: Container): number[] => ((p.ports as Array<{ containerPort: number }>) ?? []).map((x) => x.containerPort);
+  assert.not.ok(ports(agent).some((p) => ports(c).includes(p)));
 });
 
 t('control Deployment runs the NATS entry point with its state on the PVC', () => {

@@ -275,7 +275,7 @@ tg('rejections', () => {
   has(at('{host: "a", port: 0}'), 'shop.yaml: routes.v1.targets[0].port: port must be between 1 and 65535');
   has(at('{host: "a", port: "80"}'), 'shop.yaml: routes.v1.targets[0].port: expected a port number');
   has(at('{host: "a"}'), 'shop.yaml: routes.v1.targets[0].port: required field is missing');
-  has(at('5'), 'shop.yaml: routes.v1.targets[0]: expected "host:port" or {host, port}');
+  has(at('5'), 'shop.yaml: routes.v1.targets[0]: expected "host:port", {host, port}, {dns, port} or {srv}');
 });
 tg('duplicates rejected after canonicalisation', () => {
   has(errs(route('{targets: ["A.com:80", {host: a.com, port: 80}]}')), 'shop.yaml: routes.v1.targets[1]: duplicate target "a.com:80" (also targets[0]): list each server of a route once (a target listed twice would take twice its share; Vamp would render two servers of one name, which HAProxy refuses)');
@@ -322,8 +322,8 @@ doc2('full normalized output', () => {
   assert.equal(g, {
     name: 'shop', port: 8080, mode: 'http', sticky: 'route', virtualHosts: ['shop.example.com'], balance: 'roundrobin', metadata: { a: 1 },
     routes: [
-      { name: 'a', weight: 100, condition: null, conditionStrength: 0, rewrites: [], balance: 'roundrobin', targets: [{ host: '10.0.0.1', port: 80, hostKind: 'ipv4' }] },
-      { name: 'b', weight: 0, condition: { source: '!has cookie x', clauses: [[{ negate: true, acl: 'req.cook(x) -m found' }]] }, conditionStrength: 40, rewrites: [], balance: 'roundrobin', targets: [] },
+      { name: 'a', weight: 100, condition: null, conditionStrength: 0, rewrites: [], balance: 'roundrobin', targets: [{ host: '10.0.0.1', port: 80, hostKind: 'ipv4' }], discovered: [] },
+      { name: 'b', weight: 0, condition: { source: '!has cookie x', clauses: [[{ negate: true, acl: 'req.cook(x) -m found' }]] }, conditionStrength: 40, rewrites: [], balance: 'roundrobin', targets: [], discovered: [] },
     ],
   });
 });

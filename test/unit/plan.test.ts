@@ -113,7 +113,7 @@ p('an added target fills a free slot; a removed one goes to maintenance, after t
     { kind: 'set-server-health-up', backend: 'shop:v1', server: 's2' },
   ]);
   const c = plan(b, buildHaproxyModel([shop(50, ['10.0.0.4:80'])], settings, b));
-  assert.equal(c.runtime.map((op) => (op.kind === 'replace-map' ? op.path : `${op.kind} ${op.server}`)), ['set-server-state s0', 'set-server-state s1']);
+  assert.equal(c.runtime.map((op) => (op.kind === 'replace-map' ? op.path : 'server' in op ? `${op.kind} ${op.server}` : op.kind)), ['set-server-state s0', 'set-server-state s1']);
   assert.ok(c.runtime.every((op) => op.kind === 'set-server-state' && op.state === 'maint'));
 });
 
