@@ -13,10 +13,9 @@ import { forEachLimited } from '../runtime/bounded-concurrency.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
-import type { DocumentStore } from './document-store.js';
+import { CollectionStore } from './collection-store.js';
 import { parseLeaseRecord, type LeaseBackend, type LeaseView } from './lease.js';
 import {
-  asGatewaySnapshot,
   StoreUnavailableError,
   type ChangeHint,
   type DocumentEntry,
@@ -24,9 +23,7 @@ import {
   type GatewayStore,
   type Namespace,
   type StopWatching,
-  type StoreEntry,
   type StoreEntryProblem,
-  type StoreSnapshot,
 } from './store.js';
 import {
   assertDocumentKey,
@@ -35,7 +32,6 @@ import {
   type DeleteOptions,
   type GatewayStoreWriter,
   type PutOptions,
-  type StoreFormat,
 } from './store-writer.js';
 
 /** Files larger than this are reported as problems rather than read (a gateway is a few KiB). */
@@ -90,7 +86,7 @@ export interface FileStoreCacheStats {
   entries: number;
 }
 
-export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
+export class FileStore extends CollectionStore implements GatewayStore, GatewayStoreWriter {
   readonly kind = 'file' as const;
   readonly location: string;
   readonly root: string;
@@ -110,6 +106,7 @@ export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStor
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(root: string, opts: FileStoreOptions = {}) {
+    super();
     if (!isAbsolute(root)) throw new Error(`file store root must be an absolute path, got ${JSON.stringify(root)}`);
     this.root = resolve(root);
     this.location = `file://${this.root}`;
@@ -128,10 +125,6 @@ export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStor
   collectionDir(ns: Namespace, collection: Collection): string {
     assertDocumentKey(ns, collection);
     return join(this.root, ns.org, ns.env, collection);
-  }
-
-  async list(ns: Namespace): Promise<StoreSnapshot> {
-    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
   }
 
   async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
@@ -282,10 +275,6 @@ export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStor
     return new StoreUnavailableError(this.location, message, err);
   }
 
-  async watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching> {
-    return this.watchDocuments(ns, 'gateways', onChange);
-  }
-
   async watchDocuments(ns: Namespace, collection: Collection, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
     const dir = this.collectionDir(ns, collection);
     // Watch from the root's parent down the single chain of directories to `gateways/`, so
@@ -348,18 +337,6 @@ export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStor
       if (exists) out.push({ path, format });
     }
     return out;
-  }
-
-  async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
-  }
-
-  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    return this.putDocument(ns, 'gateways', name, body, format, opts);
-  }
-
-  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    return this.deleteDocument(ns, 'gateways', name, opts);
   }
 
   async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {

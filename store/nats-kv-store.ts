@@ -30,7 +30,7 @@ import { redactNatsUrl } from '../events/nats-connection.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
-import type { DocumentStore } from './document-store.js';
+import { CollectionStore } from './collection-store.js';
 import { casLeaseBackend, type LeaseBackend } from './lease.js';
 import {
   asGatewaySnapshot,
@@ -42,7 +42,6 @@ import {
   type GatewayStore,
   type Namespace,
   type StopWatching,
-  type StoreEntry,
   type StoreEntryProblem,
   type StoreSnapshot,
 } from './store.js';
@@ -54,7 +53,6 @@ import {
   type DeleteOptions,
   type GatewayStoreWriter,
   type PutOptions,
-  type StoreFormat,
 } from './store-writer.js';
 
 export const NATS_KV_HISTORY = 5;
@@ -129,7 +127,7 @@ interface Connected {
   jsm: JetStreamManager;
 }
 
-export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
+export class NatsKvStore extends CollectionStore implements GatewayStore, GatewayStoreWriter {
   readonly kind = 'nats' as const;
   readonly location: string;
   private readonly opts: NatsKvStoreOptions;
@@ -137,7 +135,6 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentSt
   private readonly timeoutMs: number;
   private readonly retryMs: number;
   private conn: Connected | undefined;
-  private connecting: Promise<Connected> | undefined;
   private connected = false;
   private closed = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -146,6 +143,7 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentSt
   private readonly watchers = new Set<StopWatching>();
 
   constructor(opts: NatsKvStoreOptions) {
+    super();
     if (opts.servers.length === 0) throw new Error('nats store: no server URLs given; use WEIR_STORE=nats://host:4222[,nats://host2:4222]');
     this.opts = opts;
     this.location = `nats:${opts.servers.map(redactNatsUrl).join(',')}`;
@@ -238,10 +236,6 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentSt
     return `nats:${bucketName(ns)}/${keyOf(collection, name)}`;
   }
 
-  async list(ns: Namespace): Promise<StoreSnapshot> {
-    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
-  }
-
   async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
     const doing = `listing ${collection} in bucket ${bucketName(ns)}`;
     assertDocumentKey(ns, collection);
@@ -289,10 +283,6 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentSt
     const got = decodeEnvelope(e, collection);
     if (got === null || 'problem' in got) return got;
     return { name, source: this.source(ns, collection, name), format: got.format, body: got.body, version: got.version };
-  }
-
-  watch(ns: Namespace, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
-    return this.watchDocuments(ns, 'gateways', onChange);
   }
 
   async watchDocuments(ns: Namespace, collection: Collection, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
@@ -377,18 +367,6 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentSt
     } catch (err) {
       throw new StoreUnavailableError(this.location, `${doing}: cannot open bucket ${name}: ${errText(err)}`, err);
     }
-  }
-
-  async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
-  }
-
-  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    return this.putDocument(ns, 'gateways', name, body, format, opts);
-  }
-
-  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    return this.deleteDocument(ns, 'gateways', name, opts);
   }
 
   async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {

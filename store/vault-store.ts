@@ -16,7 +16,7 @@ import { forEachLimited } from '../runtime/bounded-concurrency.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
-import type { DocumentStore } from './document-store.js';
+import { CollectionStore } from './collection-store.js';
 import { casLeaseBackend, type LeaseBackend } from './lease.js';
 import {
   asGatewaySnapshot,
@@ -27,7 +27,6 @@ import {
   type GatewayStore,
   type Namespace,
   type StopWatching,
-  type StoreEntry,
   type StoreEntryProblem,
   type StoreSnapshot,
 } from './store.js';
@@ -39,7 +38,6 @@ import {
   type DeleteOptions,
   type GatewayStoreWriter,
   type PutOptions,
-  type StoreFormat,
 } from './store-writer.js';
 
 export interface VaultStoreOptions {
@@ -75,7 +73,7 @@ interface StoredDocument {
 
 const KV_ROOT = 'weir';
 
-export class VaultStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
+export class VaultStore extends CollectionStore implements GatewayStore, GatewayStoreWriter {
   readonly kind = 'vault' as const;
   readonly location: string;
   readonly mount: string;
@@ -92,6 +90,7 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter, DocumentSto
   renewals = 0;
 
   constructor(opts: VaultStoreOptions) {
+    super();
     this.mount = opts.mount.replace(/^\/+|\/+$/g, '');
     if (!this.mount) throw new VaultConfigError('vault store: the KV v2 mount is empty; use WEIR_STORE=vault:<mount>, e.g. vault:secret');
     this.location = `vault:${opts.endpoint.replace(/\/+$/, '')}/${this.mount}`;
@@ -204,10 +203,6 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter, DocumentSto
     return `vault:${this.mount}/${this.collectionPath(ns, collection)}/${name}`;
   }
 
-  async list(ns: Namespace): Promise<StoreSnapshot> {
-    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
-  }
-
   async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
     const dir = this.collectionPath(ns, collection);
     const noun = documentNoun(collection);
@@ -277,31 +272,15 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter, DocumentSto
     return { data: res.data?.data, version: String(res.data?.metadata?.version ?? '') };
   }
 
-  async watch(_ns: Namespace, _onChange: (reason: string) => void): Promise<StopWatching> {
+  async watchDocuments(_ns: Namespace, _collection: Collection, _onChange: (reason: string) => void): Promise<StopWatching> {
     // Vault has no change notifications: the agent polls (and NATS may nudge it).
     return async () => undefined;
-  }
-
-  watchDocuments(ns: Namespace, _collection: Collection, onChange: (reason: string) => void): Promise<StopWatching> {
-    return this.watch(ns, onChange);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.renewTimer);
     await this.renewing;
-  }
-
-  async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
-  }
-
-  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    return this.putDocument(ns, 'gateways', name, body, format, opts);
-  }
-
-  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    return this.deleteDocument(ns, 'gateways', name, opts);
   }
 
   async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {
