@@ -30,6 +30,8 @@ export interface RouteAggregate {
   p50: number | null;
   p95: number | null;
   p99: number | null;
+  /** Mean latency in seconds over the timed requests; null when none was timed. */
+  mean: number | null;
   /** 1 − errorRate (Vamp's `health`, as a ratio). */
   health: number;
   /** How many requests the percentiles come from (fewer than `requests` when lines are sampled). */
@@ -44,6 +46,25 @@ export interface WindowAggregates {
   routes: Record<string, RouteAggregate>;
   /** Agents that contributed at least one window in the span, with how many windows each. */
   agents: Array<{ id: string; windows: number }>;
+}
+
+export interface SeriesQuery extends WindowQuery {
+  /** Step of the series, a multiple of the agents' window. */
+  stepSeconds: number;
+}
+
+/** One route over one step: the same figures as a RouteAggregate, `rate` over the step. */
+export type SeriesPoint = RouteAggregate & { start: Date };
+
+export interface WindowSeries {
+  from: Date;
+  to: Date;
+  stepSeconds: number;
+  windowSeconds: number;
+  /** Per route seen in the span, one point per step from `from` (steps without windows are zeros). */
+  routes: Record<string, SeriesPoint[]>;
+  /** Per step, the agents that reported at least one window in it. */
+  agents: Array<{ start: Date; agents: string[] }>;
 }
 
 /** The metrics backend could not answer (unreachable, query refused): never "no traffic". */
@@ -64,5 +85,7 @@ export interface TrafficWindowSource {
   readonly location: string;
   /** Throws MetricsUnavailableError when the backend cannot answer. */
   aggregate(q: WindowQuery): Promise<WindowAggregates>;
+  /** The same per step (the console's charts). Throws MetricsUnavailableError like `aggregate`. */
+  series(q: SeriesQuery): Promise<WindowSeries>;
   close(): Promise<void>;
 }

@@ -15,6 +15,16 @@ export class TelemetrySettingsError extends Error {
  */
 export type LogSource = 'udp' | 'ring' | 'file' | 'none';
 
+/**
+ * Which requests HAProxy writes a log line for. Counts never depend on it (they come from HAProxy's counters);
+ * the lines feed the latency histograms and, with Elasticsearch, the request documents.
+ * - `all`: every request (the default with Elasticsearch shipping, or when the lines go to a file or elsewhere);
+ * - `auto`: per route, about `targetPerRoute` lines per second, chosen by the agent from the route's request rate
+ *   (the default otherwise);
+ * - `fixed`: 1 in `oneIn` requests on every route.
+ */
+export type LogSampling = { mode: 'all' } | { mode: 'auto'; targetPerRoute: number; maxLinesPerSecond: number } | { mode: 'fixed'; oneIn: number };
+
 export interface ElasticsearchSettings {
   url: string;
   apiKey: string | null;
@@ -38,6 +48,7 @@ export interface TelemetrySettings {
   flushTimeoutMs: number;
   /** Records held in memory for Elasticsearch (plus as many again waiting to be spilled to the spool). */
   queueCapacity: number;
+  sampling: LogSampling;
 }
 
 export type TelemetrySettingKey =
@@ -54,7 +65,10 @@ export type TelemetrySettingKey =
   | 'spoolMaxBytes'
   | 'telemetryWindowSeconds'
   | 'telemetryFlushTimeoutMs'
-  | 'telemetryQueueCapacity';
+  | 'telemetryQueueCapacity'
+  | 'logSample'
+  | 'logSampleTarget'
+  | 'logSampleMax';
 
 export interface TelemetrySettingSpec {
   key: TelemetrySettingKey;
@@ -78,6 +92,9 @@ export const TELEMETRY_SETTINGS: TelemetrySettingSpec[] = [
   { key: 'spoolMaxBytes', flag: 'spool-max-bytes', env: 'WEIR_SPOOL_MAX_BYTES', default: String(256 * 1024 * 1024), help: 'bound of the disk spool (WEIR_STATE_DIR/spool) used while Elasticsearch is down; oldest records are dropped above it' },
   { key: 'telemetryWindowSeconds', flag: 'telemetry-window', env: 'WEIR_TELEMETRY_WINDOW_S', default: '10', help: 'seconds per aggregated metrics document (weir-metrics-<org>-<env>-*)' },
   { key: 'telemetryFlushTimeoutMs', flag: 'telemetry-flush-timeout', env: 'WEIR_TELEMETRY_FLUSH_TIMEOUT_MS', default: '5000', help: 'on SIGTERM, how long to keep sending to Elasticsearch before the rest goes to the spool' },
+  { key: 'logSample', flag: 'log-sample', env: 'WEIR_LOG_SAMPLE', default: '', help: 'which requests get a log line: all, auto (about WEIR_LOG_SAMPLE_TARGET lines/s per route) or 1/N (default: all with Elasticsearch or log source file/none, else auto); counts are exact either way' },
+  { key: 'logSampleTarget', flag: 'log-sample-target', env: 'WEIR_LOG_SAMPLE_TARGET', default: '100', help: 'auto sampling: log lines per second per route (latency samples); a route below this rate logs every request' },
+  { key: 'logSampleMax', flag: 'log-sample-max', env: 'WEIR_LOG_SAMPLE_MAX', default: '2000', help: 'auto sampling: log lines per second over all routes; targets are scaled down above it' },
   { key: 'telemetryQueueCapacity', flag: 'telemetry-queue', env: 'WEIR_TELEMETRY_QUEUE_CAPACITY', default: '10000', help: 'log records held in memory for Elasticsearch; above it they go to the spool (memory bound: about 2x this many records)' },
 ];
 
@@ -125,6 +142,7 @@ export function resolveTelemetrySettings(
     if (source === 'file' && !logFile) throw new TelemetrySettingsError(`${get('logSource').name}=file needs ${get('logFile').name}`);
   }
   const elasticsearch = resolveElasticsearchSettings(get);
+  const sampling = resolveSampling(get, elasticsearch !== null || source === 'file' || source === 'none');
   return {
     enabled: onOff === 'on',
     source,
@@ -136,7 +154,22 @@ export function resolveTelemetrySettings(
     windowSeconds: whole(get('telemetryWindowSeconds').name, v('telemetryWindowSeconds'), 1, 3600),
     flushTimeoutMs: whole(get('telemetryFlushTimeoutMs').name, v('telemetryFlushTimeoutMs'), 0, 600_000),
     queueCapacity: whole(get('telemetryQueueCapacity').name, v('telemetryQueueCapacity'), 100, 1_000_000),
+    sampling,
   };
+}
+
+/** `linesAreTheProduct`: Elasticsearch ships every line, or the lines go to a file or a collector of the user's. */
+function resolveSampling(get: (key: TelemetrySettingKey) => { value: string; name: string }, linesAreTheProduct: boolean): LogSampling {
+  const raw = get('logSample').value.trim();
+  const name = get('logSample').name;
+  const mode = raw === '' ? (linesAreTheProduct ? 'all' : 'auto') : raw;
+  const targetPerRoute = whole(get('logSampleTarget').name, get('logSampleTarget').value, 1, 1_000_000);
+  const maxLinesPerSecond = whole(get('logSampleMax').name, get('logSampleMax').value, 1, 10_000_000);
+  if (mode === 'all') return { mode: 'all' };
+  if (mode === 'auto') return { mode: 'auto', targetPerRoute, maxLinesPerSecond };
+  const m = /^1\/(\d+)$/.exec(mode);
+  if (m) return { mode: 'fixed', oneIn: whole(name, m[1]!, 1, 1_000_000) };
+  throw new TelemetrySettingsError(`${name}: "${raw}" must be all, auto or 1/N (e.g. 1/100)`);
 }
 
 type EsSettingKey = 'elasticsearchUrl' | 'elasticsearchApiKey' | 'elasticsearchUsername' | 'elasticsearchPassword' | 'elasticsearchCa';

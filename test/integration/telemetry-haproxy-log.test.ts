@@ -215,8 +215,8 @@ T('end to end: HAProxy → UDP → parse → metrics → shipper → ES double',
       assert.is((d.source.event as { id: string }).id, d.id);
     }
     const text = await metrics.registry.metrics();
-    // +1: the readiness probe request in startHaproxy also went through /blue.
-    assert.match(text, new RegExp(`weir_http_requests_total\\{gateway="shop",route="blue",code_class="2xx"\\} ${N + 1}`));
+    // +1: the readiness probe request in startHaproxy also went through /blue. (Request counts are not
+    // taken from lines: telemetry-counters.test.ts.)
     assert.match(text, /weir_http_response_time_seconds_count\{gateway="shop",route="blue",phase="total"\} 16/);
     assert.match(text, /weir_log_lines_parsed_total 16/);
   } finally {
