@@ -24,7 +24,7 @@ Usage:
   weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
-  weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
+  weir metrics <gateway>        requests, rate, response time, 5xx, health and reporting agents (--route, --window 60s, --step 10s)
   weir token create|list|revoke API tokens (admin)
   weir help                     this text
 

@@ -65,6 +65,12 @@ export const subjects = {
   /** Wildcard the control API subscribes to. */
   allAgentStatus: 'weir.*.*.agents.*.status',
   audit: (ns: Namespace | null): string => (ns ? `weir.audit.${ns.org}.${ns.env}` : 'weir.audit._system'),
+  /**
+   * Each agent's closed traffic windows for one gateway (body: metrics/window-report.ts GatewayWindowReport),
+   * read back by the window sources (release judge, control API metrics). Gateway names are DNS labels, so
+   * they are always one subject token.
+   */
+  metrics: (ns: Namespace, gateway: string): string => `weir.${ns.org}.${ns.env}.metrics.${gateway}`,
 };
 
 export const streams = {
@@ -73,4 +79,10 @@ export const streams = {
   // Not `weir.audit.>`: that overlaps `weir.*.*.gateways.changed` for an org named "audit",
   // and nats-server refuses overlapping streams.
   audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.*.*', 'weir.audit._system'] },
+  /**
+   * Window reports, kept for a short time only (WEIR_METRICS_MAX_AGE, default 2 h): they are for judging
+   * and showing recent traffic; history belongs in Elasticsearch. Created by whichever side needs it first
+   * (agent or reader) with these defaults; an existing stream is never changed.
+   */
+  metrics: { name: 'WEIR_METRICS', subjects: ['weir.*.*.metrics.*'], defaultMaxAgeMs: 2 * 3600_000, defaultMaxBytes: 1024 ** 3 },
 };

@@ -97,6 +97,7 @@ export function selectReports(reports: Iterable<GatewayWindowReport>, from: Date
 /** Pools reports (already selected) into per-route aggregates and the contributing agents. */
 export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date, windowSeconds: number): WindowAggregates {
   const routes = new Map<string, RouteAccumulator>();
+  const all = new RouteAccumulator();
   const agents = new Map<string, Set<number>>();
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
@@ -110,6 +111,7 @@ export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date
       let acc = routes.get(w.route);
       if (!acc) routes.set(w.route, (acc = new RouteAccumulator()));
       acc.add(w);
+      all.add(w);
     }
   }
   const covered = Number.isFinite(first) ? new Date(first) : from;
@@ -120,6 +122,7 @@ export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date
     to: coveredTo,
     windowSeconds,
     routes: Object.fromEntries([...routes].map(([name, acc]) => [name, acc.toAggregate(name, seconds)])),
+    total: all.toAggregate('*', seconds),
     agents: [...agents].map(([id, w]) => ({ id, windows: w.size })).sort((x, y) => x.id.localeCompare(y.id)),
   };
 }
@@ -128,7 +131,7 @@ export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date
 export function seriesOfReports(reports: GatewayWindowReport[], from: Date, to: Date, stepSeconds: number, windowSeconds: number): WindowSeries {
   const stepMs = stepSeconds * 1000;
   const steps = Math.max(0, Math.ceil((to.getTime() - from.getTime()) / stepMs));
-  const byStep = Array.from({ length: steps }, () => ({ routes: new Map<string, RouteAccumulator>(), agents: new Set<string>() }));
+  const byStep = Array.from({ length: steps }, () => ({ routes: new Map<string, RouteAccumulator>(), all: new RouteAccumulator(), agents: new Set<string>() }));
   const names = new Set<string>();
   for (const r of reports) {
     const k = Math.floor((r.start - from.getTime()) / stepMs);
@@ -140,6 +143,7 @@ export function seriesOfReports(reports: GatewayWindowReport[], from: Date, to: 
       let acc = slot.routes.get(w.route);
       if (!acc) slot.routes.set(w.route, (acc = new RouteAccumulator()));
       acc.add(w);
+      slot.all.add(w);
     }
   }
   const empty = new RouteAccumulator();
@@ -153,6 +157,7 @@ export function seriesOfReports(reports: GatewayWindowReport[], from: Date, to: 
     stepSeconds,
     windowSeconds,
     routes,
+    total: byStep.map((slot, k) => ({ start: new Date(from.getTime() + k * stepMs), ...slot.all.toAggregate('*', stepSeconds) })),
     agents: byStep.map((slot, k) => ({ start: new Date(from.getTime() + k * stepMs), agents: [...slot.agents].sort() })),
   };
 }

@@ -44,6 +44,8 @@ export interface WindowAggregates {
   to: Date;
   windowSeconds: number;
   routes: Record<string, RouteAggregate>;
+  /** Every route pooled (route "*"): the gateway's own figures. */
+  total: RouteAggregate;
   /** Agents that contributed at least one window in the span, with how many windows each. */
   agents: Array<{ id: string; windows: number }>;
 }
@@ -63,6 +65,8 @@ export interface WindowSeries {
   windowSeconds: number;
   /** Per route seen in the span, one point per step from `from` (steps without windows are zeros). */
   routes: Record<string, SeriesPoint[]>;
+  /** Every route pooled (route "*"), one point per step. */
+  total: SeriesPoint[];
   /** Per step, the agents that reported at least one window in it. */
   agents: Array<{ start: Date; agents: string[] }>;
 }
@@ -83,6 +87,8 @@ export interface TrafficWindowSource {
   readonly kind: 'nats' | 'elasticsearch';
   /** Human-readable location with no secrets in it. */
   readonly location: string;
+  /** The agents' window (WEIR_TELEMETRY_WINDOW_S): spans are whole windows. */
+  readonly windowSeconds: number;
   /** Throws MetricsUnavailableError when the backend cannot answer. */
   aggregate(q: WindowQuery): Promise<WindowAggregates>;
   /** The same per step (the console's charts). Throws MetricsUnavailableError like `aggregate`. */

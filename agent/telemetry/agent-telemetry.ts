@@ -23,7 +23,8 @@ import { parseShowStat } from '../haproxy/stat-parse.js';
 import type { Namespace } from '../../store/store.js';
 import { BackendCollector } from './backend-collector.js';
 // es-shipper loads the Elasticsearch client (~0.5 s of CPU at start): imported only when shipping is on.
-import type { EsConnection, EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
+import type { EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
+import type { EsConnection } from '../../metrics/es-connection.js';
 import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
 import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
 import { Spool } from './spool.js';
@@ -196,7 +197,8 @@ export class AgentTelemetry {
   }
 
   private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
-    const { EsConfigError, EsShipper, loadEsConnection } = await import('./es-shipper.js');
+    const { EsShipper } = await import('./es-shipper.js');
+    const { EsConfigError, loadEsConnection } = await import('../../metrics/es-connection.js');
     let connection: EsConnection;
     try {
       connection = await loadEsConnection(es);

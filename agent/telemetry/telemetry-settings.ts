@@ -1,6 +1,7 @@
 // Telemetry settings: rows for the agent's SETTINGS table (agent/settings.ts spreads them in) and their
 // validation. Kept here so the shared settings file only gains two lines.
 import { isIP } from 'node:net';
+import { ES_ENV, resolveElasticsearchSettings, type ElasticsearchSettings, type EsSettingKey } from '../../metrics/es-settings.js';
 
 export class TelemetrySettingsError extends Error {
   override readonly name = 'TelemetrySettingsError';
@@ -25,14 +26,7 @@ export type LogSource = 'udp' | 'ring' | 'file' | 'none';
  */
 export type LogSampling = { mode: 'all' } | { mode: 'auto'; targetPerRoute: number; maxLinesPerSecond: number } | { mode: 'fixed'; oneIn: number };
 
-export interface ElasticsearchSettings {
-  url: string;
-  apiKey: string | null;
-  username: string | null;
-  password: string | null;
-  /** Path of a PEM file; read at start. */
-  caFile: string | null;
-}
+export type { ElasticsearchSettings };
 
 export interface TelemetrySettings {
   enabled: boolean;
@@ -84,11 +78,11 @@ export const TELEMETRY_SETTINGS: TelemetrySettingSpec[] = [
   { key: 'logUdpAddr', flag: 'log-udp-addr', env: 'WEIR_LOG_UDP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the UDP syslog receiver (port 0 = ephemeral; it becomes HAProxy\'s log target)' },
   { key: 'logTcpAddr', flag: 'log-tcp-addr', env: 'WEIR_LOG_TCP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the TCP syslog receiver the HAProxy ring forwards to (log source ring)' },
   { key: 'logFile', flag: 'log-file', env: 'WEIR_LOG_FILE', default: '', help: 'HAProxy log file written by rsyslog, tailed with offsets committed after Elasticsearch acks (log source file)' },
-  { key: 'elasticsearchUrl', flag: 'elasticsearch-url', env: 'WEIR_ELASTICSEARCH_URL', default: '', help: 'Elasticsearch 8 URL for traffic logs and metrics documents; empty = metrics only' },
-  { key: 'elasticsearchApiKey', flag: 'elasticsearch-api-key', env: 'WEIR_ELASTICSEARCH_API_KEY', default: '', help: 'Elasticsearch API key (base64 id:key)' },
-  { key: 'elasticsearchUsername', flag: 'elasticsearch-username', env: 'WEIR_ELASTICSEARCH_USERNAME', default: '', help: 'Elasticsearch basic-auth user' },
-  { key: 'elasticsearchPassword', flag: 'elasticsearch-password', env: 'WEIR_ELASTICSEARCH_PASSWORD', default: '', help: 'Elasticsearch basic-auth password (prefer the environment variable)' },
-  { key: 'elasticsearchCa', flag: 'elasticsearch-ca', env: 'WEIR_ELASTICSEARCH_CA', default: '', help: 'PEM file of the CA that signed the Elasticsearch certificate' },
+  { key: 'elasticsearchUrl', flag: 'elasticsearch-url', env: ES_ENV.url, default: '', help: 'Elasticsearch 8 URL for traffic logs and metrics documents; empty = metrics only' },
+  { key: 'elasticsearchApiKey', flag: 'elasticsearch-api-key', env: ES_ENV.apiKey, default: '', help: 'Elasticsearch API key (base64 id:key)' },
+  { key: 'elasticsearchUsername', flag: 'elasticsearch-username', env: ES_ENV.username, default: '', help: 'Elasticsearch basic-auth user' },
+  { key: 'elasticsearchPassword', flag: 'elasticsearch-password', env: ES_ENV.password, default: '', help: 'Elasticsearch basic-auth password (prefer the environment variable)' },
+  { key: 'elasticsearchCa', flag: 'elasticsearch-ca', env: ES_ENV.ca, default: '', help: 'PEM file of the CA that signed the Elasticsearch certificate' },
   { key: 'spoolMaxBytes', flag: 'spool-max-bytes', env: 'WEIR_SPOOL_MAX_BYTES', default: String(256 * 1024 * 1024), help: 'bound of the disk spool (WEIR_STATE_DIR/spool) used while Elasticsearch is down; oldest records are dropped above it' },
   { key: 'telemetryWindowSeconds', flag: 'telemetry-window', env: 'WEIR_TELEMETRY_WINDOW_S', default: '10', help: 'seconds per aggregated metrics document (weir-metrics-<org>-<env>-*)' },
   { key: 'telemetryFlushTimeoutMs', flag: 'telemetry-flush-timeout', env: 'WEIR_TELEMETRY_FLUSH_TIMEOUT_MS', default: '5000', help: 'on SIGTERM, how long to keep sending to Elasticsearch before the rest goes to the spool' },
@@ -141,7 +135,7 @@ export function resolveTelemetrySettings(
     }
     if (source === 'file' && !logFile) throw new TelemetrySettingsError(`${get('logSource').name}=file needs ${get('logFile').name}`);
   }
-  const elasticsearch = resolveElasticsearchSettings(get);
+  const elasticsearch = resolveElasticsearchSettings((k) => get(ES_KEYS[k]));
   const sampling = resolveSampling(get, elasticsearch !== null || source === 'file' || source === 'none');
   return {
     enabled: onOff === 'on',
@@ -172,35 +166,4 @@ function resolveSampling(get: (key: TelemetrySettingKey) => { value: string; nam
   throw new TelemetrySettingsError(`${name}: "${raw}" must be all, auto or 1/N (e.g. 1/100)`);
 }
 
-type EsSettingKey = 'elasticsearchUrl' | 'elasticsearchApiKey' | 'elasticsearchUsername' | 'elasticsearchPassword' | 'elasticsearchCa';
-
-/**
- * WEIR_ELASTICSEARCH_URL and its credentials; null when the URL is empty. Shared by the agent (flags or env) and
- * the control API (env only, see `elasticsearchSettingsFromEnv`) so both accept and reject the same values.
- */
-export function resolveElasticsearchSettings(get: (key: EsSettingKey) => { value: string; name: string }): ElasticsearchSettings | null {
-  const v = (k: EsSettingKey): string => get(k).value.trim();
-  const url = v('elasticsearchUrl');
-  if (url === '') return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" must be http(s)://`);
-  const apiKey = v('elasticsearchApiKey') || null;
-  const username = v('elasticsearchUsername') || null;
-  const password = get('elasticsearchPassword').value || null;
-  if (apiKey && username) throw new TelemetrySettingsError(`${get('elasticsearchApiKey').name} and ${get('elasticsearchUsername').name} are both set; use one`);
-  if (password && !username) throw new TelemetrySettingsError(`${get('elasticsearchPassword').name} is set without ${get('elasticsearchUsername').name}`);
-  return { url, apiKey, username, password, caFile: v('elasticsearchCa') || null };
-}
-
-/** The same settings from environment variables only (the control API has no flags). */
-export function elasticsearchSettingsFromEnv(env: NodeJS.ProcessEnv): ElasticsearchSettings | null {
-  return resolveElasticsearchSettings((key) => {
-    const spec = TELEMETRY_SETTINGS.find((s) => s.key === key) as TelemetrySettingSpec;
-    return { value: env[spec.env] ?? spec.default, name: spec.env };
-  });
-}
+const ES_KEYS: Record<EsSettingKey, TelemetrySettingKey> = { url: 'elasticsearchUrl', apiKey: 'elasticsearchApiKey', username: 'elasticsearchUsername', password: 'elasticsearchPassword', ca: 'elasticsearchCa' };
