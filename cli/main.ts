@@ -11,6 +11,7 @@ import { runGatewayCommand } from './gateway-commands.js';
 import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
+import { runImportCommand } from './import-command.js';
 import { SETTINGS } from '../agent/settings.js';
 
 const USAGE = `weir — gateway data plane for HAProxy
@@ -26,6 +27,7 @@ Usage:
   weir agents                   agents of an environment, as the control API last heard them
   weir metrics <gateway>        requests, rate, response time, 5xx, health and reporting agents (--route, --window 60s, --step 10s)
   weir token create|list|revoke API tokens (admin)
+  weir import vamp <file|dir>... (--out DIR | --dry-run)   Vamp gateway exports → Weir gateway files; exit 1 if anything was not converted
   weir help                     this text
 
 Agent settings (flag, environment variable, default):
@@ -63,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'tokens':
       return runTokenCommand(rest, processIo());
+    case 'import':
+      return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     case undefined:
     case 'help':
     case '--help':

@@ -1,6 +1,7 @@
 // OpenAPI 3.1 document generated from the route table and the model's zod schema (the same
 // `gatewayJsonSchema()` the docs use), so the API description cannot drift from validation.
 import { gatewayJsonSchema, type JsonSchema } from '../model/index.js';
+import { releaseOpenApiComponents } from '../release/index.js';
 import { API_ROUTES, type BodyKind, type ResponseKind } from './api-routes.js';
 
 const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
@@ -61,7 +62,19 @@ function components(): Record<string, JsonSchema> {
       },
     },
     GatewayList: { type: 'object', properties: { namespace: { type: 'string' }, gateways: { type: 'array', items: ref('GatewaySummary') }, problems: { type: 'array', items: { type: 'object' } } } },
-    GatewayWritten: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, gateway: ref('GatewaySummary') } },
+    GatewayWritten: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        version: { type: 'string' },
+        gateway: ref('GatewaySummary'),
+        assigned: {
+          type: 'object',
+          description: 'What the control API filled in: a port from WEIR_PORT_RANGE (the definition had none), a virtual host from WEIR_VHOST_DOMAIN. Absent when nothing was.',
+          properties: { port: { type: 'integer' }, virtual_host: { type: 'string' } },
+        },
+      },
+    },
     GatewayStatus: {
       type: 'object',
       properties: {
@@ -137,6 +150,7 @@ function components(): Record<string, JsonSchema> {
     },
     TokenList: { type: 'object', properties: { tokens: { type: 'array', items: ref('TokenInfo') } } },
     TokenCreated: { allOf: [ref('TokenInfo'), { type: 'object', properties: { token: { type: 'string', description: 'weir_<id>_<secret>; shown only here.' } } }] },
+    ...releaseOpenApiComponents(),
   };
 }
 
@@ -145,6 +159,9 @@ const BODY: Record<BodyKind, { schema: string; yaml: boolean }> = {
   routeEdit: { schema: 'RouteEdit', yaml: false },
   weights: { schema: 'Weights', yaml: false },
   newToken: { schema: 'NewToken', yaml: false },
+  releasePolicy: { schema: 'ReleasePolicy', yaml: true },
+  releaseStart: { schema: 'ReleaseStart', yaml: false },
+  releaseAction: { schema: 'ReleaseAction', yaml: false },
 };
 
 function response(kind: ResponseKind): JsonSchema {
@@ -166,6 +183,22 @@ function response(kind: ResponseKind): JsonSchema {
       return { description: 'The agents', content: json('AgentList') };
     case 'trafficMetrics':
       return { description: 'Traffic metrics over the window (TrafficSeries when step is given)', content: { 'application/json': { schema: { oneOf: [ref('TrafficMetrics'), ref('TrafficSeries')] } } } };
+    case 'releasePolicyList':
+      return { description: 'The release policies', content: json('ReleasePolicyList') };
+    case 'releasePolicyDocument':
+      return {
+        description: 'The stored policy',
+        headers: { ETag: { schema: { type: 'string' }, description: 'The store version, quoted' } },
+        content: { 'application/json': { schema: ref('ReleasePolicy') }, 'application/yaml': { schema: { type: 'string' } } },
+      };
+    case 'releasePolicyWritten':
+      return { description: 'Written', headers: { ETag: { schema: { type: 'string' } } }, content: json('ReleasePolicyWritten') };
+    case 'releaseRun':
+      return { description: 'The release run with its status', content: json('ReleaseRun') };
+    case 'releaseList':
+      return { description: 'The current release of each gateway', content: json('ReleaseList') };
+    case 'releaseHistory':
+      return { description: 'The gateway\'s releases', content: json('ReleaseHistory') };
     case 'tokenList':
       return { description: 'The tokens', content: json('TokenList') };
     case 'tokenCreated':
@@ -186,7 +219,7 @@ const ERROR_TEXT: Record<number, string> = {
   401: 'Missing or invalid bearer token',
   403: 'The token has no right to this operation or namespace',
   404: 'Not found',
-  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict',
+  409: 'version_conflict (If-Match/If-None-Match or a concurrent write), port_conflict, port_reserved (an agent\'s own listener holds the port), virtual_host_conflict; releases: release_in_progress, release_finished, nothing_to_approve, not_paused, rollback_in_progress, release_not_current',
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
@@ -209,7 +242,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     for (const [status, kind] of Object.entries(r.responses)) responses[status] = response(kind as ResponseKind);
     const errs = new Set<number>(r.errors);
     if (r.access !== 'public') [401, 403].forEach((s) => errs.add(s));
-    if (r.tag === 'gateways') errs.add(503);
+    if (r.tag === 'gateways' || r.tag === 'releases') errs.add(503);
     for (const s of [...errs].sort()) responses[String(s)] = { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: ref('Error') } } };
     const op: JsonSchema = {
       operationId: r.operationId,
@@ -233,7 +266,7 @@ export function openApiDocument(opts: { version?: string } = {}): JsonSchema {
     info: { title: 'Weir control API', version: opts.version ?? '1', description: 'Gateways per namespace (org/env), written to the config store that Weir agents render into HAProxy.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'gateways' }, { name: 'agents' }, { name: 'tokens' }, { name: 'system' }],
+    tags: [{ name: 'gateways' }, { name: 'releases' }, { name: 'agents' }, { name: 'tokens' }, { name: 'system' }],
     paths,
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'weir_<id>_<secret>' } }, schemas: components() },
   };

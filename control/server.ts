@@ -11,11 +11,14 @@ import { API_ROUTES, methodsForPath, type RouteSpec } from './api-routes.js';
 import { actor, allowed, authenticate, forbidden, type Access, type Principal } from './auth.js';
 import { ApiError, badRequest, conflict, notFound, type ErrorBody } from './errors.js';
 import type { AuditRecord } from '../events/contract.js';
-import { definitionAsJson, GatewayService, parseEntry, summarize, type Store } from './gateway-service.js';
+import { definitionAsJson, GatewayService, parseEntry, summarize, type Assigned, type Store } from './gateway-service.js';
+import { DEFAULT_PORT_RANGE, parsePortRanges, type PortRangeRule } from './gateway-placement.js';
 import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
 import { ControlMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { decodeBody, DEFAULT_BODY_LIMIT, JSON_TYPES, parsePreconditions, requireBody, YAML_TYPES } from './request-body.js';
+import { releaseHandlers } from './release-routes.js';
+import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher } from '../release/index.js';
 
 export { DEFAULT_BODY_LIMIT };
 import { TrafficMetricsQueryError, TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsSource } from './seams.js';
@@ -53,6 +56,13 @@ export interface ControlServerOptions {
   /** Read-modify-write attempts on version conflicts when the client sent no If-Match. */
   casAttempts?: number;
   publishTimeoutMs?: number;
+  /** WEIR_PORT_RANGE and WEIR_VHOST_DOMAIN: what the API fills in on a write (control/gateway-placement.ts). */
+  portRanges?: readonly PortRangeRule[];
+  vhostDomain?: string | undefined;
+  /** Where release policies and runs live; default: the store itself when it holds documents. */
+  releaseStore?: ReleaseDocumentStore;
+  /** Release transitions to NATS (`weir.<org>.<env>.releases.<gateway>`). */
+  releaseEvents?: ReleaseEventPublisher;
 }
 
 export interface ControlServer {
@@ -62,6 +72,8 @@ export interface ControlServer {
   readonly port: number;
   readonly app: ControlApp;
   readonly metrics: ControlMetrics;
+  /** The release API's service (absent when the store holds no documents); the controller listens to it. */
+  readonly releases: ReleaseService | undefined;
 }
 
 export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -103,7 +115,13 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    portRanges: opts.portRanges ?? parsePortRanges('WEIR_PORT_RANGE', DEFAULT_PORT_RANGE),
+    vhostDomain: opts.vhostDomain,
   });
+  const releaseStore = opts.releaseStore ?? (isDocumentStore(opts.store) ? opts.store : undefined);
+  const releases = releaseStore
+    ? new ReleaseService({ store: releaseStore, gateways: opts.store, audit: opts.audit, events: opts.releaseEvents, logger: log.child({ component: 'releases' }) })
+    : undefined;
   const openapi = JSON.stringify(openApiDocument());
 
   const app = Fastify({
@@ -171,8 +189,11 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   };
   const param = (req: FastifyRequest, name: string): string => (req.params as Record<string, string>)[name] ?? '';
 
-  const written = (reply: FastifyReply, status: number, name: string, version: string, gateway: unknown) =>
-    reply.code(status).header('etag', `"${version}"`).send({ name, version, gateway });
+  const written = (reply: FastifyReply, status: number, name: string, version: string, gateway: unknown, assigned?: Assigned) =>
+    reply
+      .code(status)
+      .header('etag', `"${version}"`)
+      .send({ name, version, gateway, ...(assigned && Object.keys(assigned).length > 0 ? { assigned } : {}) });
 
   const handlers: Record<string, Handler> = {
     listGateways: async (req) => gateways.list(ctx(req).ns),
@@ -190,8 +211,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       const spec = req.routeOptions.config.spec;
       const body = requireBody(req.body);
       const r = await gateways.put(ctx(req), param(req, 'name'), body, parsePreconditions(req.headers, spec?.preconditions ?? []));
-      const summary = summarize({ name: r.gateway.name, source: '', format: body.format, body: body.text, version: r.version });
-      return written(reply, r.created ? 201 : 200, r.gateway.name, r.version, summary);
+      const summary = summarize({ name: r.gateway.name, source: '', format: body.format, body: r.text, version: r.version });
+      return written(reply, r.created ? 201 : 200, r.gateway.name, r.version, summary, r.assigned);
     },
 
     deleteGateway: async (req, reply) => {
@@ -267,6 +288,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     openapi: async (_req, reply) => reply.type('application/json; charset=utf-8').send(openapi),
     healthz: async () => ({ status: 'ok', store: opts.store.kind }),
     metrics: async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    ...releaseHandlers(releases, { ctx, param }),
   };
 
   async function routeEdit(req: FastifyRequest, reply: FastifyReply, mode: 'merge' | 'replace'): Promise<unknown> {
@@ -337,6 +359,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   return {
     app,
     metrics,
+    releases,
     get port() {
       return boundPort;
     },
@@ -351,6 +374,11 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       await app.close();
     },
   };
+}
+
+function isDocumentStore(s: unknown): s is ReleaseDocumentStore {
+  const o = s as Partial<ReleaseDocumentStore>;
+  return typeof o.getDocument === 'function' && typeof o.putDocument === 'function' && typeof o.listDocuments === 'function' && typeof o.deleteDocument === 'function' && typeof o.watchDocuments === 'function';
 }
 
 /** org/env from the path; 400 unless both are DNS labels. Null on routes without a namespace. */

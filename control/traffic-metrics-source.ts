@@ -8,7 +8,7 @@
 // the windows': requests and errors (HTTP 5xx; TCP connection and response errors) are HAProxy's exact
 // counts; response times are Ta (Tt for TCP) from the log lines, which may be sampled (`latency_samples`
 // says how many); health = 1 − error_ratio; rate = requests / seconds covered.
-import type { RouteAggregate, SeriesPoint, TrafficWindowSource } from '../metrics/window-source.js';
+import type { RouteAggregate, SeriesPoint, TrafficSeriesSource } from '../metrics/window-source.js';
 import { MetricsUnavailableError } from '../metrics/window-source.js';
 import {
   TrafficMetricsQueryError,
@@ -36,7 +36,7 @@ export function toStats(a: RouteAggregate): TrafficStats {
   return {
     requests: a.requests,
     rate_per_s: round(a.rate),
-    response_time_ms: { p50: ms(a.p50), p95: ms(a.p95), p99: ms(a.p99), avg: ms(a.mean) },
+    response_time_ms: { p50: ms(a.p50), p95: ms(a.p95), p99: ms(a.p99), avg: ms(a.mean ?? null) },
     errors_5xx: a.errors,
     error_ratio: round(a.errorRate),
     health: round(a.health),
@@ -57,7 +57,7 @@ export interface WindowTrafficMetricsOptions {
 /** The control API's seam over a window source: aligns the span, maps aggregates to the API's figures. */
 export class WindowTrafficMetrics implements TrafficMetricsSource {
   constructor(
-    readonly source: TrafficWindowSource,
+    readonly source: TrafficSeriesSource,
     private readonly opts: WindowTrafficMetricsOptions = {},
   ) {}
 
@@ -77,7 +77,7 @@ export class WindowTrafficMetrics implements TrafficMetricsSource {
     const to = this.lastClosedEnd(w * 1000);
     const agg = await this.call(() => this.source.aggregate({ ns: q.ns, gateway: q.gateway, from: new Date(to - windowSeconds * 1000), to: new Date(to) }));
     const one = q.route !== undefined ? agg.routes[q.route] : undefined;
-    const total = q.route !== undefined ? (one ? toStats(one) : idleStats()) : toStats(agg.total);
+    const total = q.route !== undefined ? (one ? toStats(one) : idleStats()) : agg.total ? toStats(agg.total) : idleStats();
     return {
       from: agg.from.toISOString(),
       to: agg.to.toISOString(),

@@ -50,6 +50,51 @@ export interface AgentStatusEvent {
   reservedPorts?: Array<{ port: number; holder: string }>;
 }
 
+/** Kinds of transition in a release run's history; every one is published as a ReleaseEvent. */
+export const RELEASE_TRANSITION_KINDS = [
+  'created',
+  'step-started',
+  'step-passed',
+  'paused',
+  'resumed',
+  'approved',
+  'promoted',
+  'succeeded',
+  'failed',
+  'aborted',
+  'rolled-back',
+  'retried',
+] as const;
+export type ReleaseTransitionKind = (typeof RELEASE_TRANSITION_KINDS)[number];
+export type ReleasePhase = 'Pending' | 'Progressing' | 'Paused' | 'Succeeded' | 'Failed' | 'Aborted';
+
+/**
+ * Published on `weir.<org>.<env>.releases.<gateway>` for every transition of a release run (by
+ * the API for operator actions, by the controller for everything else), after the run record
+ * was written. The record (GET …/releases/{id}) stays the durable, complete history.
+ */
+export interface ReleaseEvent {
+  runId: string;
+  namespace: string;
+  gateway: string;
+  kind: ReleaseTransitionKind;
+  /** Phase before and after the transition. */
+  from: ReleasePhase;
+  phase: ReleasePhase;
+  step: { index: number; name: string; count: number; weights: { source: number; target: number } };
+  attempt: number;
+  source: string;
+  target: string;
+  policy: { name: string; version: number | null; hash: string };
+  /** Who caused it: a token (`name (id)`), `release-controller`, a hook. */
+  actor: string;
+  reason: string;
+  /** Current pause reasons (empty unless Paused). */
+  pauseReasons: Array<{ reason: string; since: string; detail: string }>;
+  outcome: { result: 'Succeeded' | 'Failed' | 'Aborted'; reason: string } | null;
+  at: string;
+}
+
 /**
  * Agent ids may contain `.` (Kubernetes node names), which would split a subject token: the
  * subject carries the id with `.`, `*`, `>` and white space replaced by `_`.
@@ -64,6 +109,10 @@ export const subjects = {
   agentStatus: (ns: Namespace, agentId: string): string => `weir.${ns.org}.${ns.env}.agents.${agentSubjectToken(agentId)}.status`,
   /** Wildcard the control API subscribes to. */
   allAgentStatus: 'weir.*.*.agents.*.status',
+  /** Release transitions of one gateway's runs. */
+  releases: (ns: Namespace, gateway: string): string => `weir.${ns.org}.${ns.env}.releases.${gateway}`,
+  /** Wildcard for every release of a namespace (the console streams these). */
+  namespaceReleases: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.releases.*`,
   audit: (ns: Namespace | null): string => (ns ? `weir.audit.${ns.org}.${ns.env}` : 'weir.audit._system'),
   /**
    * Each agent's closed traffic windows for one gateway (body: metrics/window-report.ts GatewayWindowReport),
@@ -78,6 +127,8 @@ export const streams = {
   changes: { name: 'WEIR_CHANGES', subjects: ['weir.*.*.gateways.changed'] },
   // Not `weir.audit.>`: that overlaps `weir.*.*.gateways.changed` for an org named "audit",
   // and nats-server refuses overlapping streams.
+  /** Release transitions, replayable for a while (the run record holds the full history). */
+  releases: { name: 'WEIR_RELEASES', subjects: ['weir.*.*.releases.*'], maxAgeSeconds: 7 * 24 * 3600 },
   audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.*.*', 'weir.audit._system'] },
   /**
    * Window reports, kept for a short time only (WEIR_METRICS_MAX_AGE, default 2 h): they are for judging

@@ -11,7 +11,7 @@ import { createEsClient, esLocation, loadEsConnection } from './es-connection.js
 import type { ElasticsearchSettings } from './es-settings.js';
 import { metricsIndexPattern } from './es-window-documents.js';
 import { bucketValue } from './latency-histogram.js';
-import { MetricsUnavailableError, type RouteAggregate, type SeriesPoint, type SeriesQuery, type TrafficWindowSource, type WindowAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
+import { MetricsUnavailableError, type RouteAggregate, type SeriesPoint, type SeriesQuery, type TrafficSeriesSource, type PooledAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
 
 type Json = Record<string, unknown>;
 
@@ -136,7 +136,7 @@ export interface ElasticsearchWindowSourceOptions {
   logger?: Logger;
 }
 
-export class ElasticsearchWindowSource implements TrafficWindowSource {
+export class ElasticsearchWindowSource implements TrafficSeriesSource {
   readonly kind = 'elasticsearch' as const;
   readonly location: string;
   readonly windowSeconds: number;
@@ -156,7 +156,7 @@ export class ElasticsearchWindowSource implements TrafficWindowSource {
     return new ElasticsearchWindowSource(client, es.url, opts);
   }
 
-  async aggregate(q: WindowQuery): Promise<WindowAggregates> {
+  async aggregate(q: WindowQuery): Promise<PooledAggregates> {
     const res = await this.search(aggregateSearchRequest(q, this.windowSeconds), q);
     const aggs = obj(res.aggregations);
     const agents = buckets(aggs.agents).map((b) => ({ id: String(b.key), starts: buckets(b.windows).filter((w) => (num(w.doc_count) ?? 0) > 0).map((w) => num(w.key) ?? 0) }));

@@ -10,7 +10,7 @@ import type { Logger } from '../runtime/log.js';
 import { natsErrText } from '../events/nats-connection.js';
 import { streams, subjects } from '../events/contract.js';
 import { parseReport, poolReports, selectReports, seriesOfReports, type GatewayWindowReport } from './window-report.js';
-import { MetricsUnavailableError, type SeriesQuery, type TrafficWindowSource, type WindowAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
+import { MetricsUnavailableError, type SeriesQuery, type TrafficSeriesSource, type PooledAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
 
 export interface MetricsStreamOptions {
   maxAgeMs?: number;
@@ -72,7 +72,7 @@ export interface NatsWindowSourceOptions {
   timeoutMs?: number;
 }
 
-export class NatsWindowSource implements TrafficWindowSource {
+export class NatsWindowSource implements TrafficSeriesSource {
   readonly kind = 'nats' as const;
   readonly location: string;
   readonly windowSeconds: number;
@@ -83,7 +83,7 @@ export class NatsWindowSource implements TrafficWindowSource {
     this.windowSeconds = opts.windowSeconds ?? 10;
   }
 
-  async aggregate(q: WindowQuery): Promise<WindowAggregates> {
+  async aggregate(q: WindowQuery): Promise<PooledAggregates> {
     const reports = await this.read(q);
     return poolReports(selectReports(reports, q.from, q.to), q.from, q.to, this.windowOf(reports));
   }

@@ -5,7 +5,7 @@ import type { NatsConnection } from 'nats';
 import type { Logger } from '../runtime/log.js';
 import { elasticsearchSettingsFromEnv } from './es-settings.js';
 import { metricsMaxAgeFromEnv, NatsWindowSource } from './nats-window-stream.js';
-import type { TrafficWindowSource } from './window-source.js';
+import type { TrafficSeriesSource } from './window-source.js';
 
 export interface WindowSourceChoice {
   /** The process's NATS connection, if it has one (e.g. `NatsConnector.current`, its `location`). */
@@ -16,7 +16,7 @@ export interface WindowSourceChoice {
 }
 
 /** Throws EsSettingsError / EsConfigError (bad WEIR_ELASTICSEARCH_*) or Error (bad WEIR_METRICS_MAX_AGE). */
-export async function windowSourceFromEnv(env: NodeJS.ProcessEnv, choice: WindowSourceChoice = {}): Promise<TrafficWindowSource | null> {
+export async function windowSourceFromEnv(env: NodeJS.ProcessEnv, choice: WindowSourceChoice = {}): Promise<TrafficSeriesSource | null> {
   const es = elasticsearchSettingsFromEnv(env);
   const windowSeconds = choice.windowSeconds ?? windowSecondsFromEnv(env);
   if (es) {

@@ -4,7 +4,7 @@
 // Elasticsearch source lets Elasticsearch sum the same numbers (`es-window-documents.ts`).
 import type { Namespace } from '../store/store.js';
 import { LatencyHistogram, type SparseHistogram } from './latency-histogram.js';
-import type { RouteAggregate, SeriesPoint, WindowAggregates, WindowSeries } from './window-source.js';
+import type { RouteAggregate, SeriesPoint, PooledAggregates, WindowSeries } from './window-source.js';
 
 export interface RouteWindow {
   route: string;
@@ -95,7 +95,7 @@ export function selectReports(reports: Iterable<GatewayWindowReport>, from: Date
 }
 
 /** Pools reports (already selected) into per-route aggregates and the contributing agents. */
-export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date, windowSeconds: number): WindowAggregates {
+export function poolReports(reports: GatewayWindowReport[], from: Date, to: Date, windowSeconds: number): PooledAggregates {
   const routes = new Map<string, RouteAccumulator>();
   const all = new RouteAccumulator();
   const agents = new Map<string, Set<number>>();

@@ -30,8 +30,8 @@ export interface RouteAggregate {
   p50: number | null;
   p95: number | null;
   p99: number | null;
-  /** Mean latency in seconds over the timed requests; null when none was timed. */
-  mean: number | null;
+  /** Mean latency in seconds over the timed requests; null when none was timed. (Both sources fill it.) */
+  mean?: number | null;
   /** 1 − errorRate (Vamp's `health`, as a ratio). */
   health: number;
   /** How many requests the percentiles come from (fewer than `requests` when lines are sampled). */
@@ -44,8 +44,8 @@ export interface WindowAggregates {
   to: Date;
   windowSeconds: number;
   routes: Record<string, RouteAggregate>;
-  /** Every route pooled (route "*"): the gateway's own figures. */
-  total: RouteAggregate;
+  /** Every route pooled (route "*"): the gateway's own figures. (Both sources fill it.) */
+  total?: RouteAggregate;
   /** Agents that contributed at least one window in the span, with how many windows each. */
   agents: Array<{ id: string; windows: number }>;
 }
@@ -87,11 +87,19 @@ export interface TrafficWindowSource {
   readonly kind: 'nats' | 'elasticsearch';
   /** Human-readable location with no secrets in it. */
   readonly location: string;
-  /** The agents' window (WEIR_TELEMETRY_WINDOW_S): spans are whole windows. */
-  readonly windowSeconds: number;
   /** Throws MetricsUnavailableError when the backend cannot answer. */
   aggregate(q: WindowQuery): Promise<WindowAggregates>;
+  close(): Promise<void>;
+}
+
+/** The aggregates as both sources answer them: with the gateway's own figures. */
+export type PooledAggregates = WindowAggregates & { total: RouteAggregate };
+
+/** What the NATS and Elasticsearch sources offer on top: the window size and series (the control API, the console). */
+export interface TrafficSeriesSource extends TrafficWindowSource {
+  aggregate(q: WindowQuery): Promise<PooledAggregates>;
+  /** The agents' window (WEIR_TELEMETRY_WINDOW_S): spans are whole windows. */
+  readonly windowSeconds: number;
   /** The same per step (the console's charts). Throws MetricsUnavailableError like `aggregate`. */
   series(q: SeriesQuery): Promise<WindowSeries>;
-  close(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 // Entry points: text (YAML or JSON) or already-parsed JSON → validated, normalized Gateway.
-import { isMap, isScalar, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, Scalar, type Document } from 'yaml';
+import { keyText, readDocumentText } from './document-text.js';
 import { GatewayInputSchema } from './schema.js';
-import { issuesToModelErrors, type ModelError } from './errors.js';
+import { issuesToModelErrors, type Locator, type ModelError } from './errors.js';
 import { normalizeGateway, type ParseResult } from './normalize.js';
 
 export type { ParseResult } from './normalize.js';
@@ -16,53 +17,28 @@ export interface ParseOptions {
   expectedName?: string;
 }
 
-function fail(source: string, message: string, path = ''): ParseResult {
-  return { ok: false, errors: [{ source, path, message }] };
-}
-
-/** Line and column (1-based) of a character offset. */
-function lineCol(text: string, offset: number): string {
-  const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return `line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+/** Route keys written `[host:port]` without quotes become the string Vamp reads them as. */
+function stringifyFlowKeys(doc: Document.Parsed): void {
+  const routes = isMap(doc.contents) ? doc.contents.get('routes', true) : undefined;
+  const maps = isMap(routes) ? [routes] : isSeq(routes) ? routes.items.filter(isMap) : [];
+  for (const m of maps) {
+    for (const pair of m.items) {
+      if (isSeq(pair.key) && pair.key.items.length === 1 && isScalar(pair.key.items[0])) {
+        const s = new Scalar(keyText(pair.key));
+        s.range = pair.key.range;
+        pair.key = s;
+      }
+    }
+  }
 }
 
 export function parseGateway(text: string, opts: ParseOptions): ParseResult {
-  const bytes = Buffer.byteLength(text);
-  if (bytes > MAX_DOCUMENT_BYTES) return fail(opts.source, `the document is ${bytes} bytes, at most ${MAX_DOCUMENT_BYTES} (256 KiB) are allowed`);
-  if (opts.format === 'json') {
-    // JSON syntax first (YAML would accept more); duplicate keys are then found by the
-    // YAML parser below, since JSON is YAML 1.2 and JSON.parse keeps the last duplicate silently.
-    try {
-      JSON.parse(text);
-    } catch (err) {
-      const msg = (err as Error).message;
-      const pos = /position (\d+)/.exec(msg);
-      return fail(opts.source, `invalid JSON${pos ? ` at ${lineCol(text, Number(pos[1]))}` : ''}: ${msg.replace(/ in JSON at position \d+.*$/s, '')}`);
-    }
-  }
-  let doc: ReturnType<typeof parseDocument>;
-  let data: unknown;
-  try {
-    doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, version: '1.2', strict: true });
-    if (doc.errors.length > 0) {
-      const kind = opts.format === 'json' ? 'invalid JSON' : 'invalid YAML';
-      return {
-        ok: false,
-        errors: doc.errors.slice(0, 10).map((e) => {
-          const p = e.linePos?.[0];
-          const m = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-          return { source: opts.source, path: '', message: `${kind}${p ? ` at line ${p.line}, column ${p.col}` : ''}: ${m}` };
-        }),
-      };
-    }
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    return fail(opts.source, `invalid ${opts.format === 'json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const read = readDocumentText(text, { source: opts.source, format: opts.format, maxBytes: MAX_DOCUMENT_BYTES, maxBytesText: '256 KiB', prepare: stringifyFlowKeys });
+  if (!read.ok) return { ok: false, errors: read.errors };
+  const doc = read.doc;
   const routes = isMap(doc.contents) ? doc.contents.get('routes', true) : undefined;
-  const routeOrder = isMap(routes) ? routes.items.map((item) => String(isScalar(item.key) ? item.key.value : item.key)) : undefined;
-  return validate(data, { source: opts.source, expectedName: opts.expectedName, routeOrder });
+  const routeOrder = isMap(routes) ? routes.items.map((item) => keyText(item.key)) : undefined;
+  return validate(read.data, { source: opts.source, expectedName: opts.expectedName, routeOrder, locate: read.locate });
 }
 
 /** For input that is already parsed (the control API's JSON body). */
@@ -70,18 +46,20 @@ export function validateGatewayInput(input: unknown, opts: { source: string; exp
   return validate(input, { source: opts.source, expectedName: opts.expectedName });
 }
 
-function validate(input: unknown, opts: { source: string; expectedName?: string | undefined; routeOrder?: readonly string[] | undefined }): ParseResult {
+function validate(input: unknown, opts: { source: string; expectedName?: string | undefined; routeOrder?: readonly string[] | undefined; locate?: Locator }): ParseResult {
   let parsed: ReturnType<typeof GatewayInputSchema.safeParse>;
   try {
     parsed = GatewayInputSchema.safeParse(input, { reportInput: true });
   } catch (err) {
     // Deeply nested input can exhaust the stack in recursive validation.
-    return fail(opts.source, `cannot validate the document: ${(err as Error).message}`);
+    const e: ModelError = { source: opts.source, path: '', message: `cannot validate the document: ${(err as Error).message}` };
+    return { ok: false, errors: [e] };
   }
-  if (!parsed.success) return { ok: false, errors: issuesToModelErrors(opts.source, parsed.error.issues) };
+  if (!parsed.success) return { ok: false, errors: issuesToModelErrors(opts.source, parsed.error.issues, [], opts.locate) };
   return normalizeGateway(parsed.data, {
     source: opts.source,
     ...(opts.expectedName !== undefined ? { expectedName: opts.expectedName } : {}),
     ...(opts.routeOrder !== undefined ? { routeOrder: opts.routeOrder } : {}),
+    ...(opts.locate !== undefined ? { locate: opts.locate } : {}),
   });
 }

@@ -1,17 +1,26 @@
-// The embedded default store: one file per gateway under
-//   <root>/<org>/<env>/gateways/<name>.yaml | .yml | .json
+// The embedded default store: one file per document under
+//   <root>/<org>/<env>/<collection>/<name>.<ext>
+// (gateways and release policies .yaml | .yml | .json, runs and history .json, certificates .pem)
+// and leases under <root>/.leases/<name>/<epoch>.json.
 // Reads never fail because of one bad file (those become `problems`); only a missing or
-// unreadable namespace directory makes the store "unavailable" so the agent keeps serving.
+// unreadable namespace directory makes the gateways "unavailable" so the agent keeps serving.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
 import { forEachLimited } from '../runtime/bounded-concurrency.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
+import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
+import type { DocumentStore } from './document-store.js';
+import { parseLeaseRecord, type LeaseBackend, type LeaseView } from './lease.js';
 import {
+  asGatewaySnapshot,
   StoreUnavailableError,
+  type ChangeHint,
+  type DocumentEntry,
+  type DocumentSnapshot,
   type GatewayStore,
   type Namespace,
   type StopWatching,
@@ -20,7 +29,7 @@ import {
   type StoreSnapshot,
 } from './store.js';
 import {
-  assertStoreKey,
+  assertDocumentKey,
   isDnsLabel,
   VersionConflictError,
   type DeleteOptions,
@@ -30,7 +39,7 @@ import {
 } from './store-writer.js';
 
 /** Files larger than this are reported as problems rather than read (a gateway is a few KiB). */
-export const MAX_GATEWAY_FILE_BYTES = 256 * 1024;
+export const MAX_GATEWAY_FILE_BYTES = COLLECTION_RULES.gateways.maxBytes;
 
 /**
  * With a healthy watch, every file is still re-stat-ed at least this often, so a missed event
@@ -41,11 +50,20 @@ const FULL_SCAN_MS = 5_000;
 /** How long a file stays re-stat-ed on every list after the watcher last reported it. */
 const HOT_MS = 30_000;
 
-const EXTENSIONS: ReadonlyArray<readonly [string, StoreFormat]> = [
-  ['.yaml', 'yaml'],
-  ['.yml', 'yaml'],
-  ['.json', 'json'],
-];
+const FORMAT_EXTENSIONS: Readonly<Record<DocumentFormat, readonly string[]>> = { yaml: ['.yaml', '.yml'], json: ['.json'], pem: ['.pem'] };
+
+/** The file extensions a collection's documents may have, with the format each means. */
+function extensionsOf(collection: Collection): ReadonlyArray<readonly [string, DocumentFormat]> {
+  return COLLECTION_RULES[collection].formats.flatMap((f) => FORMAT_EXTENSIONS[f].map((e) => [e, f] as const));
+}
+
+/** "a .yaml, .yml or .json extension" */
+function extensionList(collection: Collection): string {
+  const exts = extensionsOf(collection).map(([e]) => e);
+  return exts.length === 1 ? `a ${exts[0]} extension` : `a ${exts.slice(0, -1).join(', ')} or ${exts[exts.length - 1]} extension`;
+}
+
+const LEASES_DIR = '.leases';
 
 /** Dotfiles (including our own `.name.xxx.tmp` write temps) and editor leftovers. */
 export const isIgnoredFileName = (f: string): boolean =>
@@ -72,7 +90,7 @@ export interface FileStoreCacheStats {
   entries: number;
 }
 
-export class FileStore implements GatewayStore, GatewayStoreWriter {
+export class FileStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
   readonly kind = 'file' as const;
   readonly location: string;
   readonly root: string;
@@ -104,35 +122,50 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   }
 
   gatewaysDir(ns: Namespace): string {
-    assertStoreKey(ns);
-    return join(this.root, ns.org, ns.env, 'gateways');
+    return this.collectionDir(ns, 'gateways');
+  }
+
+  collectionDir(ns: Namespace, collection: Collection): string {
+    assertDocumentKey(ns, collection);
+    return join(this.root, ns.org, ns.env, collection);
   }
 
   async list(ns: Namespace): Promise<StoreSnapshot> {
-    const dir = this.gatewaysDir(ns);
+    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
+  }
+
+  async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
+    const dir = this.collectionDir(ns, collection);
+    const noun = documentNoun(collection);
     let names: string[];
     try {
       const dirents = await readdir(dir, { withFileTypes: true });
       names = dirents.filter((d) => !d.isDirectory()).map((d) => d.name);
     } catch (err) {
+      // Only gateways make a missing directory an outage: the agent must not read it as "none".
+      // Other collections are created by their first write.
+      if (collection !== 'gateways' && (err as NodeJS.ErrnoException).code === 'ENOENT' && (await isDirectory(this.root))) return { entries: [], problems: [] };
       throw await this.unavailable(dir, err);
     }
 
     const problems: StoreEntryProblem[] = [];
-    const byName = new Map<string, { path: string; format: StoreFormat }[]>();
+    const exts = extensionsOf(collection);
+    const byName = new Map<string, { path: string; format: DocumentFormat }[]>();
     for (const file of names) {
       if (isIgnoredFileName(file)) continue;
       const path = join(dir, file);
-      const ext = EXTENSIONS.find(([e]) => file.endsWith(e));
+      const ext = exts.find(([e]) => file.endsWith(e));
       if (!ext) {
-        problems.push({ source: path, message: 'not a gateway file: expected a .yaml, .yml or .json extension' });
+        problems.push({ source: path, message: `not a ${noun} file: expected ${extensionList(collection)}` });
         continue;
       }
       const name = file.slice(0, -ext[0].length);
-      if (!isDnsLabel(name)) {
+      if (!isDocumentName(collection, name)) {
         problems.push({
           source: path,
-          message: `gateway name ${JSON.stringify(name)} (from the file name) is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars, no leading/trailing '-'`,
+          message: COLLECTION_RULES[collection].dottedNames
+            ? `${noun} name ${JSON.stringify(name)} (from the file name) is not dot-separated DNS labels: use lowercase a-z, 0-9 and '-' between dots`
+            : `${noun} name ${JSON.stringify(name)} (from the file name) is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars, no leading/trailing '-'`,
         });
         continue;
       }
@@ -141,12 +174,12 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       byName.set(name, group);
     }
 
-    const todo: { name: string; path: string; format: StoreFormat }[] = [];
+    const todo: { name: string; path: string; format: DocumentFormat }[] = [];
     for (const [name, files] of byName) {
       if (files.length > 1) {
         const paths = files.map((f) => f.path).sort();
         for (const p of paths) {
-          problems.push({ source: p, message: `gateway ${name} is defined by more than one file (${paths.join(', ')}); keep exactly one` });
+          problems.push({ source: p, message: `${noun} ${name} is defined by more than one file (${paths.join(', ')}); keep exactly one` });
         }
         continue;
       }
@@ -168,12 +201,12 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
     // path, so a second write right after the first can come without an event of its own.
     const hot = w?.hot ?? new Map<string, number>();
 
-    const entries: StoreEntry[] = [];
+    const entries: DocumentEntry[] = [];
     const seen = new Set<string>();
     await forEachLimited(todo, this.concurrency, async (f) => {
       seen.add(f.path);
       const cached = full || hot.has(f.path) ? undefined : this.cache.get(f.path);
-      const got = cached ? (this.hits++, cached) : await this.readEntry(f.path);
+      const got = cached ? (this.hits++, cached) : await this.readEntry(f.path, collection);
       if ('problem' in got) problems.push({ source: f.path, message: got.problem });
       else entries.push({ name: f.name, source: f.path, format: f.format, body: got.body, version: got.version });
     });
@@ -188,7 +221,11 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   }
 
   /** Reads one file through the (path, mtimeMs, size, ino) cache. Never throws. */
-  private async readEntry(path: string): Promise<{ body: string; version: string } | { problem: string }> {
+  private async readEntry(path: string, collection: Collection): Promise<{ body: string; version: string } | { problem: string }> {
+    const max = COLLECTION_RULES[collection].maxBytes;
+    const tooBig = (size: number): { problem: string } => ({
+      problem: `file is ${size} bytes, over the ${max}-byte limit for a ${documentNoun(collection)}${collection === 'gateways' ? ' definition' : ''}`,
+    });
     let st: Stats;
     try {
       st = await stat(path);
@@ -196,9 +233,7 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       return { problem: `cannot stat: ${errText(err)}` };
     }
     if (!st.isFile()) return { problem: 'not a regular file' };
-    if (st.size > MAX_GATEWAY_FILE_BYTES) {
-      return { problem: `file is ${st.size} bytes, over the ${MAX_GATEWAY_FILE_BYTES}-byte limit for a gateway definition` };
-    }
+    if (st.size > max) return tooBig(st.size);
     const cached = this.cache.get(path);
     if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size && cached.ino === st.ino) {
       this.hits++;
@@ -209,9 +244,7 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       const fh = await open(path, 'r');
       try {
         const fst = await fh.stat();
-        if (fst.size > MAX_GATEWAY_FILE_BYTES) {
-          return { problem: `file is ${fst.size} bytes, over the ${MAX_GATEWAY_FILE_BYTES}-byte limit for a gateway definition` };
-        }
+        if (fst.size > max) return tooBig(fst.size);
         const buf = await fh.readFile();
         this.reads++;
         const body = buf.toString('utf8');
@@ -250,7 +283,11 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   }
 
   async watch(ns: Namespace, onChange: (reason: string) => void): Promise<StopWatching> {
-    const dir = this.gatewaysDir(ns);
+    return this.watchDocuments(ns, 'gateways', onChange);
+  }
+
+  async watchDocuments(ns: Namespace, collection: Collection, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
+    const dir = this.collectionDir(ns, collection);
     // Watch from the root's parent down the single chain of directories to `gateways/`, so
     // deleting and re-creating any level (even the whole root) is seen. Everything off the
     // chain is ignored, which keeps other namespaces out of the watcher.
@@ -298,11 +335,11 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  /** The existing files for a gateway name (normally zero or one). */
-  private async filesFor(ns: Namespace, name: string): Promise<{ path: string; format: StoreFormat }[]> {
-    const dir = this.gatewaysDir(ns);
-    const out: { path: string; format: StoreFormat }[] = [];
-    for (const [ext, format] of EXTENSIONS) {
+  /** The existing files for a document name (normally zero or one). */
+  private async filesFor(ns: Namespace, collection: Collection, name: string): Promise<{ path: string; format: DocumentFormat }[]> {
+    const dir = this.collectionDir(ns, collection);
+    const out: { path: string; format: DocumentFormat }[] = [];
+    for (const [ext, format] of extensionsOf(collection)) {
       const path = join(dir, name + ext);
       const exists = await stat(path).then(
         (s) => s.isFile(),
@@ -314,34 +351,49 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
   }
 
   async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    assertStoreKey(ns, name);
-    const files = await this.filesFor(ns, name);
+    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
+  }
+
+  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    return this.putDocument(ns, 'gateways', name, body, format, opts);
+  }
+
+  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    return this.deleteDocument(ns, 'gateways', name, opts);
+  }
+
+  async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {
+    assertDocumentKey(ns, collection, name);
+    const noun = documentNoun(collection);
+    const files = await this.filesFor(ns, collection, name);
     if (files.length === 0) return null;
     if (files.length > 1) {
-      throw new Error(`gateway ${name} in ${ns.org}/${ns.env} is defined by more than one file (${files.map((f) => f.path).join(', ')}); keep exactly one`);
+      throw new Error(`${noun} ${name} in ${ns.org}/${ns.env} is defined by more than one file (${files.map((f) => f.path).join(', ')}); keep exactly one`);
     }
-    const [f] = files as [{ path: string; format: StoreFormat }];
-    const got = await this.readEntry(f.path);
+    const [f] = files as [{ path: string; format: DocumentFormat }];
+    const got = await this.readEntry(f.path, collection);
     if ('problem' in got) {
       if (got.problem.startsWith('cannot stat')) return null; // deleted between stat and read
-      throw new Error(`cannot read gateway ${f.path}: ${got.problem}`);
+      throw new Error(`cannot read ${noun} ${f.path}: ${got.problem}`);
     }
     return { name, source: f.path, format: f.format, body: got.body, version: got.version };
   }
 
-  async put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    assertStoreKey(ns, name);
-    const dir = this.gatewaysDir(ns);
+  async putDocument(ns: Namespace, collection: Collection, name: string, body: string, format: DocumentFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    assertDocumentKey(ns, collection, name);
+    const noun = documentNoun(collection);
+    if (!COLLECTION_RULES[collection].formats.includes(format)) throw new Error(`a ${noun} cannot be stored as ${format}: use ${COLLECTION_RULES[collection].formats.join(' or ')}`);
+    const dir = this.collectionDir(ns, collection);
     return this.locked(join(dir, name), async () => {
-      const current = await this.get(ns, name);
+      const current = await this.getDocument(ns, collection, name);
       checkVersion(join(dir, name), opts.ifVersion, current?.version ?? null);
       // Keep `.yml` if that is what the user already has; otherwise the canonical extension.
-      const ext = format === 'json' ? '.json' : current?.source.endsWith('.yml') ? '.yml' : '.yaml';
+      const ext = format === 'yaml' ? (current?.source.endsWith('.yml') ? '.yml' : '.yaml') : `.${format}`;
       const target = join(dir, name + ext);
       await mkdir(dir, { recursive: true });
       const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
       try {
-        const fh = await open(tmp, 'wx', 0o644);
+        const fh = await open(tmp, 'wx', collection === 'certificates' ? 0o600 : 0o644);
         try {
           await fh.writeFile(body, 'utf8');
           await fh.sync();
@@ -351,24 +403,24 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
         await rename(tmp, target);
       } catch (err) {
         await unlink(tmp).catch(() => undefined);
-        throw new Error(`cannot write gateway ${target}: ${errText(err)}`, { cause: err });
+        throw new Error(`cannot write ${noun} ${target}: ${errText(err)}`, { cause: err });
       }
       await fsyncDir(dir);
       // A format change leaves the old file behind; remove it so the name maps to one file.
-      for (const f of await this.filesFor(ns, name)) if (f.path !== target) await unlink(f.path).catch(() => undefined);
-      const got = await this.readEntry(target);
-      if ('problem' in got) throw new Error(`wrote gateway ${target} but cannot read it back: ${got.problem}`);
+      for (const f of await this.filesFor(ns, collection, name)) if (f.path !== target) await unlink(f.path).catch(() => undefined);
+      const got = await this.readEntry(target, collection);
+      if ('problem' in got) throw new Error(`wrote ${noun} ${target} but cannot read it back: ${got.problem}`);
       return { version: got.version };
     });
   }
 
-  async delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    assertStoreKey(ns, name);
-    const dir = this.gatewaysDir(ns);
+  async deleteDocument(ns: Namespace, collection: Collection, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    assertDocumentKey(ns, collection, name);
+    const dir = this.collectionDir(ns, collection);
     return this.locked(join(dir, name), async () => {
-      const files = await this.filesFor(ns, name);
+      const files = await this.filesFor(ns, collection, name);
       if (opts.ifVersion !== undefined) {
-        const current = files.length === 1 ? await this.get(ns, name) : null;
+        const current = files.length === 1 ? await this.getDocument(ns, collection, name) : null;
         checkVersion(join(dir, name), opts.ifVersion, current?.version ?? null);
       }
       let removed = false;
@@ -377,13 +429,17 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
           await unlink(f.path);
           removed = true;
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot delete gateway ${f.path}: ${errText(err)}`, { cause: err });
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot delete ${documentNoun(collection)} ${f.path}: ${errText(err)}`, { cause: err });
         }
         this.cache.delete(f.path);
       }
       if (removed) await fsyncDir(dir);
       return removed;
     });
+  }
+
+  leases(): LeaseBackend {
+    return fileLeaseBackend(join(this.root, LEASES_DIR), this.location);
   }
 
   async listNamespaces(): Promise<Namespace[]> {
@@ -413,6 +469,84 @@ export class FileStore implements GatewayStore, GatewayStoreWriter {
       if (this.locks.get(key) === tail) this.locks.delete(key);
     }
   }
+}
+
+const isDirectory = (p: string): Promise<boolean> =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+
+/**
+ * Leases as lock files: `<dir>/<name>/<epoch>.json`. An epoch is started by link(2)-ing a fully
+ * written temp file to its name, which fails with EEXIST for every claimant but the first, so no
+ * reader ever sees a half-written record and exactly one process starts each epoch. Only the
+ * holder rewrites its epoch's file (rename over it), then checks that no higher epoch appeared.
+ * Works across processes on one machine or a shared POSIX filesystem.
+ */
+export function fileLeaseBackend(dir: string, storeLocation: string): LeaseBackend {
+  const leaseDir = (name: string): string => join(dir, name);
+  const epochFile = (name: string, epoch: number): string => join(leaseDir(name), `${String(epoch).padStart(12, '0')}.json`);
+  const epochs = async (name: string): Promise<number[]> => {
+    const files = await readdir(leaseDir(name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw new StoreUnavailableError(storeLocation, `cannot read lease directory ${leaseDir(name)}: ${errText(err)}`, err);
+    });
+    return files.filter((f) => /^\d{12}\.json$/.test(f)).map((f) => Number(f.slice(0, 12))).sort((a, b) => a - b);
+  };
+  const readEpoch = async (name: string, epoch: number): Promise<LeaseView | null> => {
+    const path = epochFile(name, epoch);
+    const body = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw new StoreUnavailableError(storeLocation, `cannot read lease ${path}: ${errText(err)}`, err);
+    });
+    if (body === null) return null;
+    const record = parseLeaseRecord(body, path);
+    return { record, version: `${record.epoch}:${record.renewedAt}:${record.expiresAt}` };
+  };
+  const writeTemp = async (name: string, record: { epoch: number }): Promise<string> => {
+    await mkdir(leaseDir(name), { recursive: true });
+    const tmp = join(leaseDir(name), `.${record.epoch}.${randomBytes(6).toString('hex')}.tmp`);
+    await writeFile(tmp, JSON.stringify(record), { mode: 0o644 });
+    return tmp;
+  };
+  return {
+    location: `${storeLocation}/${LEASES_DIR}`,
+    async read(name) {
+      const all = await epochs(name);
+      const last = all[all.length - 1];
+      return last === undefined ? null : readEpoch(name, last);
+    },
+    async claim(name, record, prev) {
+      if (record.epoch !== (prev?.record.epoch ?? 0) + 1) return null;
+      const tmp = await writeTemp(name, record);
+      try {
+        await link(tmp, epochFile(name, record.epoch));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
+        throw new StoreUnavailableError(storeLocation, `cannot create lease ${epochFile(name, record.epoch)}: ${errText(err)}`, err);
+      } finally {
+        await unlink(tmp).catch(() => undefined);
+      }
+      // Older epochs are history nobody reads; keep the directory small.
+      for (const e of await epochs(name)) if (e < record.epoch - 1) await unlink(epochFile(name, e)).catch(() => undefined);
+      return { record, version: `${record.epoch}:${record.renewedAt}:${record.expiresAt}` };
+    },
+    async renew(name, record, current) {
+      if (current.record.holder !== record.holder || current.record.epoch !== record.epoch) return null;
+      const higher = async (): Promise<boolean> => (await epochs(name)).some((e) => e > record.epoch);
+      if (await higher()) return null;
+      const tmp = await writeTemp(name, record);
+      try {
+        await rename(tmp, epochFile(name, record.epoch));
+      } catch (err) {
+        await unlink(tmp).catch(() => undefined);
+        throw new StoreUnavailableError(storeLocation, `cannot renew lease ${epochFile(name, record.epoch)}: ${errText(err)}`, err);
+      }
+      if (await higher()) return null;
+      return { record, version: `${record.epoch}:${record.renewedAt}:${record.expiresAt}` };
+    },
+  };
 }
 
 function checkVersion(key: string, want: string | null | undefined, have: string | null): void {

@@ -3,8 +3,11 @@
 // Bucket:  one per namespace, `weir_<org>_<env>`. org and env are DNS labels, which never
 //          contain `_`, so `_` separates them unambiguously and no two namespaces share a bucket
 //          (`-` is kept as is; bucket names allow [A-Za-z0-9_-]).
-// Key:     the gateway name (a DNS label).
-// Value:   JSON bytes {"format":"yaml"|"json","body":"<the user's text>"} (same envelope as Vault).
+// Key:     a gateway's name (a DNS label, one subject token); any other collection's documents
+//          are `<collection>.<name>` (store/collections.ts), so a watch or list of gateways
+//          (filter `*`) never sees a release record being written.
+// Value:   JSON bytes {"format":"yaml"|"json"|"pem","body":"<the user's text>"} (same envelope as Vault).
+// Leases:  bucket `weir_system` (one `_`, so never a namespace's), key = the lease name.
 // Version: the entry's revision (stream sequence). History: 5 revisions per key.
 // A missing bucket means "no gateways in this namespace": the control API creates the bucket on
 // the first write. An unreachable server is StoreUnavailableError; the client keeps reconnecting
@@ -26,8 +29,25 @@ import { forEachLimited } from '../runtime/bounded-concurrency.js';
 import { redactNatsUrl } from '../events/nats-connection.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
-import { keySnapshot, StoreUnavailableError, type ChangeHint, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
+import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
+import type { DocumentStore } from './document-store.js';
+import { casLeaseBackend, type LeaseBackend } from './lease.js';
 import {
+  asGatewaySnapshot,
+  keySnapshot,
+  StoreUnavailableError,
+  type ChangeHint,
+  type DocumentEntry,
+  type DocumentSnapshot,
+  type GatewayStore,
+  type Namespace,
+  type StopWatching,
+  type StoreEntry,
+  type StoreEntryProblem,
+  type StoreSnapshot,
+} from './store.js';
+import {
+  assertDocumentKey,
   assertStoreKey,
   isDnsLabel,
   VersionConflictError,
@@ -39,6 +59,40 @@ import {
 
 export const NATS_KV_HISTORY = 5;
 const BUCKET_PREFIX = 'weir_';
+/** Leases live outside every namespace bucket: `weir_system` has one `_`, a namespace's two. */
+const LEASE_BUCKET = 'weir_system';
+
+/** The KV key of a document: gateways keep bare names (one token), others `<collection>.<name>`. */
+export const keyOf = (collection: Collection, name: string): string => (collection === 'gateways' ? name : `${collection}.${name}`);
+
+/** The subject filter selecting one collection's keys. */
+const keyFilter = (collection: Collection): string => (collection === 'gateways' ? '*' : `${collection}.>`);
+
+/** A document name from its key, undefined when the key is not in `collection`. */
+function nameOfKey(collection: Collection, key: string): string | undefined {
+  if (collection === 'gateways') return key.includes('.') ? undefined : key;
+  return key.startsWith(`${collection}.`) ? key.slice(collection.length + 1) : undefined;
+}
+
+/** The {format, body} envelope of a KV entry: null for absent/deleted, a problem for anything else. */
+function decodeEnvelope(e: KvEntry | null, collection: Collection): { format: DocumentFormat; body: string; version: string } | { problem: string } | null {
+  if (!e || e.operation !== 'PUT') return null; // DEL/PURGE markers are absent entries
+  const formats = COLLECTION_RULES[collection].formats;
+  const expected = `expected {"format": ${formats.map((f) => `"${f}"`).join('|')}, "body": "<text>"}`;
+  let value: { format?: unknown; body?: unknown };
+  try {
+    value = JSON.parse(new TextDecoder().decode(e.value)) as typeof value;
+  } catch {
+    return { problem: `value is not JSON: ${expected}` };
+  }
+  if (typeof value.format !== 'string' || !formats.includes(value.format as DocumentFormat) || typeof value.body !== 'string') {
+    return { problem: `value is not a Weir ${documentNoun(collection)}: ${expected}` };
+  }
+  if (Buffer.byteLength(value.body) > COLLECTION_RULES[collection].maxBytes) {
+    return { problem: `value is ${Buffer.byteLength(value.body)} bytes, over the ${COLLECTION_RULES[collection].maxBytes}-byte limit for a ${documentNoun(collection)}` };
+  }
+  return { format: value.format as DocumentFormat, body: value.body, version: String(e.revision) };
+}
 
 /** The bucket holding one namespace's gateways. Injective because DNS labels contain no `_`. */
 export function bucketName(ns: Namespace): string {
@@ -75,7 +129,7 @@ interface Connected {
   jsm: JetStreamManager;
 }
 
-export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
+export class NatsKvStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
   readonly kind = 'nats' as const;
   readonly location: string;
   private readonly opts: NatsKvStoreOptions;
@@ -169,9 +223,8 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
     }
   }
 
-  /** Binds the namespace's bucket; undefined when it does not exist yet. */
-  private async bucket(c: Connected, ns: Namespace, doing: string): Promise<KV | undefined> {
-    const name = bucketName(ns);
+  /** Binds a bucket; undefined when it does not exist yet. */
+  private async bucket(c: Connected, name: string, doing: string): Promise<KV | undefined> {
     try {
       await c.jsm.streams.info(`KV_${name}`);
     } catch (err) {
@@ -181,30 +234,37 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
     return c.js.views.kv(name, { bindOnly: true });
   }
 
-  private source(ns: Namespace, name: string): string {
-    return `nats:${bucketName(ns)}/${name}`;
+  private source(ns: Namespace, collection: Collection, name: string): string {
+    return `nats:${bucketName(ns)}/${keyOf(collection, name)}`;
   }
 
   async list(ns: Namespace): Promise<StoreSnapshot> {
-    const doing = `listing bucket ${bucketName(ns)}`;
+    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
+  }
+
+  async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
+    const doing = `listing ${collection} in bucket ${bucketName(ns)}`;
+    assertDocumentKey(ns, collection);
     const c = await this.ready(doing);
-    const kv = await this.bucket(c, ns, doing);
+    const kv = await this.bucket(c, bucketName(ns), doing);
     if (!kv) return { entries: [], problems: [] };
     const keys: string[] = [];
     try {
-      for await (const k of await kv.keys()) keys.push(k);
+      for await (const k of await kv.keys(keyFilter(collection))) keys.push(k);
     } catch (err) {
       throw new StoreUnavailableError(this.location, `${doing}: ${errText(err)}`, err);
     }
+    const noun = documentNoun(collection);
     const problems: StoreEntryProblem[] = [];
-    const entries: StoreEntry[] = [];
+    const entries: DocumentEntry[] = [];
     await forEachLimited(keys, this.opts.readConcurrency ?? 16, async (key) => {
-      if (!isDnsLabel(key)) {
-        problems.push({ source: this.source(ns, key), message: `gateway name ${JSON.stringify(key)} is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars` });
+      const name = nameOfKey(collection, key) ?? key;
+      if (!isDocumentName(collection, name)) {
+        problems.push({ source: `nats:${bucketName(ns)}/${key}`, message: `${noun} name ${JSON.stringify(name)} is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars` });
         return;
       }
-      const got = await this.readKey(kv, ns, key);
-      if (got && 'problem' in got) problems.push({ source: this.source(ns, key), message: got.problem, name: key });
+      const got = await this.readKey(kv, ns, collection, name);
+      if (got && 'problem' in got) problems.push({ source: this.source(ns, collection, name), message: got.problem, name });
       else if (got) entries.push(got);
     });
     entries.sort((a, b) => a.name.localeCompare(b.name));
@@ -214,37 +274,30 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
 
   async read(ns: Namespace, name: string): Promise<StoreSnapshot> {
     assertStoreKey(ns, name);
-    const doing = `reading ${this.source(ns, name)}`;
-    const kv = await this.bucket(await this.ready(doing), ns, doing);
-    return keySnapshot(this.source(ns, name), name, kv ? await this.readKey(kv, ns, name) : null);
+    const doing = `reading ${this.source(ns, 'gateways', name)}`;
+    const kv = await this.bucket(await this.ready(doing), bucketName(ns), doing);
+    return asGatewaySnapshot(keySnapshot(this.source(ns, 'gateways', name), name, kv ? await this.readKey(kv, ns, 'gateways', name) : null));
   }
 
-  private async readKey(kv: KV, ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {
+  private async readKey(kv: KV, ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | { problem: string } | null> {
     let e: KvEntry | null;
     try {
-      e = await kv.get(name);
+      e = await kv.get(keyOf(collection, name));
     } catch (err) {
-      throw new StoreUnavailableError(this.location, `reading ${this.source(ns, name)}: ${errText(err)}`, err);
+      throw new StoreUnavailableError(this.location, `reading ${this.source(ns, collection, name)}: ${errText(err)}`, err);
     }
-    return this.decode(ns, name, e);
+    const got = decodeEnvelope(e, collection);
+    if (got === null || 'problem' in got) return got;
+    return { name, source: this.source(ns, collection, name), format: got.format, body: got.body, version: got.version };
   }
 
-  private decode(ns: Namespace, name: string, e: KvEntry | null): StoreEntry | { problem: string } | null {
-    if (!e || e.operation !== 'PUT') return null; // DEL/PURGE markers are absent entries
-    let value: { format?: unknown; body?: unknown };
-    try {
-      value = JSON.parse(new TextDecoder().decode(e.value)) as typeof value;
-    } catch {
-      return { problem: 'value is not JSON: expected {"format": "yaml"|"json", "body": "<text>"}' };
-    }
-    if ((value.format !== 'yaml' && value.format !== 'json') || typeof value.body !== 'string') {
-      return { problem: 'value is not a Weir gateway: expected {"format": "yaml"|"json", "body": "<text>"}' };
-    }
-    return { name, source: this.source(ns, name), format: value.format, body: value.body, version: String(e.revision) };
+  watch(ns: Namespace, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
+    return this.watchDocuments(ns, 'gateways', onChange);
   }
 
-  async watch(ns: Namespace, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
+  async watchDocuments(ns: Namespace, collection: Collection, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching> {
     const bucket = bucketName(ns);
+    const filter = keyFilter(collection);
     let iter: QueuedIterator<KvEntry> | undefined;
     let retry: NatsTimer;
     let stopped = false;
@@ -258,9 +311,9 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
       if (stopped) return;
       try {
         const c = await this.ready(`watching bucket ${bucket}`);
-        const kv = await this.bucket(c, ns, `watching bucket ${bucket}`);
+        const kv = await this.bucket(c, bucket, `watching bucket ${bucket}`);
         if (!kv) throw new Error(`bucket ${bucket} does not exist yet`);
-        const it = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+        const it = await kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
         if (stopped || gen !== generation) {
           it.stop();
           return;
@@ -270,7 +323,10 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
         if (why) onChange(why);
         void (async () => {
           try {
-            for await (const e of it) onChange(`${e.operation} ${bucket}/${e.key}@${e.revision}`, isDnsLabel(e.key) ? { name: e.key, version: e.operation === 'PUT' ? String(e.revision) : null } : undefined);
+            for await (const e of it) {
+              const name = nameOfKey(collection, e.key);
+              onChange(`${e.operation} ${bucket}/${e.key}@${e.revision}`, name !== undefined && isDocumentName(collection, name) ? { name, version: e.operation === 'PUT' ? String(e.revision) : null } : undefined);
+            }
           } catch (err) {
             this.log.warn({ err: errText(err), bucket }, 'nats watch ended; restarting');
             if (!stopped && gen === generation) schedule('watch restarted');
@@ -313,64 +369,104 @@ export class NatsKvStore implements GatewayStore, GatewayStoreWriter {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  private async writableBucket(ns: Namespace, doing: string): Promise<KV> {
+  private async writableBucket(name: string, doing: string): Promise<KV> {
     const c = await this.ready(doing);
     try {
       // Creates the bucket on first use (the control API is the only writer).
-      return await c.js.views.kv(bucketName(ns), { history: NATS_KV_HISTORY });
+      return await c.js.views.kv(name, { history: NATS_KV_HISTORY });
     } catch (err) {
-      throw new StoreUnavailableError(this.location, `${doing}: cannot open bucket ${bucketName(ns)}: ${errText(err)}`, err);
+      throw new StoreUnavailableError(this.location, `${doing}: cannot open bucket ${name}: ${errText(err)}`, err);
     }
   }
 
   async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    assertStoreKey(ns, name);
-    const doing = `reading ${this.source(ns, name)}`;
+    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
+  }
+
+  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    return this.putDocument(ns, 'gateways', name, body, format, opts);
+  }
+
+  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    return this.deleteDocument(ns, 'gateways', name, opts);
+  }
+
+  async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {
+    assertDocumentKey(ns, collection, name);
+    const doing = `reading ${this.source(ns, collection, name)}`;
     const c = await this.ready(doing);
-    const kv = await this.bucket(c, ns, doing);
+    const kv = await this.bucket(c, bucketName(ns), doing);
     if (!kv) return null;
-    const got = await this.readKey(kv, ns, name);
-    if (got && 'problem' in got) throw new Error(`${this.source(ns, name)}: ${got.problem}`);
+    const got = await this.readKey(kv, ns, collection, name);
+    if (got && 'problem' in got) throw new Error(`${this.source(ns, collection, name)}: ${got.problem}`);
     return got;
   }
 
-  async put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    assertStoreKey(ns, name);
-    const src = this.source(ns, name);
-    const kv = await this.writableBucket(ns, `writing ${src}`);
-    const value = new TextEncoder().encode(JSON.stringify({ format, body }));
+  async putDocument(ns: Namespace, collection: Collection, name: string, body: string, format: DocumentFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    assertDocumentKey(ns, collection, name);
+    if (!COLLECTION_RULES[collection].formats.includes(format)) throw new Error(`a ${documentNoun(collection)} cannot be stored as ${format}: use ${COLLECTION_RULES[collection].formats.join(' or ')}`);
+    const src = this.source(ns, collection, name);
+    const kv = await this.writableBucket(bucketName(ns), `writing ${src}`);
+    return this.casPut(kv, keyOf(collection, name), JSON.stringify({ format, body }), opts.ifVersion, src, async () => (await this.getDocument(ns, collection, name))?.version ?? null);
+  }
+
+  /** put / create / update by `ifVersion` (undefined = unconditional, null = must not exist). */
+  private async casPut(kv: KV, key: string, json: string, ifVersion: string | null | undefined, src: string, currentVersion: () => Promise<string | null>): Promise<{ version: string }> {
+    const value = new TextEncoder().encode(json);
     try {
       let rev: number;
-      if (opts.ifVersion === undefined) rev = await kv.put(name, value);
-      else if (opts.ifVersion === null) rev = await kv.create(name, value); // also succeeds over a DEL marker
+      if (ifVersion === undefined) rev = await kv.put(key, value);
+      else if (ifVersion === null) rev = await kv.create(key, value); // also succeeds over a DEL marker
       else {
-        const want = Number(opts.ifVersion);
-        if (!Number.isInteger(want) || want < 1) throw new VersionConflictError(src, opts.ifVersion, (await this.get(ns, name))?.version ?? null);
-        rev = await kv.update(name, value, want);
+        const want = Number(ifVersion);
+        if (!Number.isInteger(want) || want < 1) throw new VersionConflictError(src, ifVersion, await currentVersion());
+        rev = await kv.update(key, value, want);
       }
       return { version: String(rev) };
     } catch (err) {
       if (err instanceof VersionConflictError) throw err;
-      if (isWrongSequence(err)) throw new VersionConflictError(src, opts.ifVersion ?? null, (await this.get(ns, name))?.version ?? null);
+      if (isWrongSequence(err) || (ifVersion === null && isKeyExists(err))) throw new VersionConflictError(src, ifVersion ?? null, await currentVersion());
       throw new StoreUnavailableError(this.location, `writing ${src}: ${errText(err)}`, err);
     }
   }
 
-  async delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    assertStoreKey(ns, name);
-    const src = this.source(ns, name);
-    const current = await this.get(ns, name);
+  async deleteDocument(ns: Namespace, collection: Collection, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    assertDocumentKey(ns, collection, name);
+    const src = this.source(ns, collection, name);
+    const current = await this.getDocument(ns, collection, name);
     if (opts.ifVersion !== undefined && opts.ifVersion !== (current?.version ?? null)) throw new VersionConflictError(src, opts.ifVersion, current?.version ?? null);
     if (!current) return false;
-    const kv = await this.writableBucket(ns, `deleting ${src}`);
+    const kv = await this.writableBucket(bucketName(ns), `deleting ${src}`);
     try {
       // previousSeq makes the delete itself conditional, closing the read-then-delete race.
-      await kv.delete(name, { previousSeq: Number(current.version) });
+      await kv.delete(keyOf(collection, name), { previousSeq: Number(current.version) });
       return true;
     } catch (err) {
-      if (isWrongSequence(err)) throw new VersionConflictError(src, opts.ifVersion ?? current.version, (await this.get(ns, name))?.version ?? null);
+      if (isWrongSequence(err)) throw new VersionConflictError(src, opts.ifVersion ?? current.version, (await this.getDocument(ns, collection, name))?.version ?? null);
       throw new StoreUnavailableError(this.location, `deleting ${src}: ${errText(err)}`, err);
     }
+  }
+
+  leases(): LeaseBackend {
+    const src = (name: string): string => `nats:${LEASE_BUCKET}/${name}`;
+    const get = async (name: string): Promise<{ body: string; version: string } | null> => {
+      const doing = `reading lease ${src(name)}`;
+      const kv = await this.bucket(await this.ready(doing), LEASE_BUCKET, doing);
+      if (!kv) return null;
+      let e: KvEntry | null;
+      try {
+        e = await kv.get(name);
+      } catch (err) {
+        throw new StoreUnavailableError(this.location, `${doing}: ${errText(err)}`, err);
+      }
+      if (!e || e.operation !== 'PUT') return null;
+      return { body: new TextDecoder().decode(e.value), version: String(e.revision) };
+    };
+    return casLeaseBackend(`nats:${LEASE_BUCKET}`, {
+      get,
+      put: async (name, body, ifVersion) => this.casPut(await this.writableBucket(LEASE_BUCKET, `writing lease ${src(name)}`), name, body, ifVersion, src(name), async () => (await get(name))?.version ?? null),
+      isConflict: (err) => err instanceof VersionConflictError,
+    });
   }
 
   async listNamespaces(): Promise<Namespace[]> {
@@ -393,6 +489,11 @@ type NatsTimer = NodeJS.Timeout | undefined;
 function isStreamNotFound(err: unknown): boolean {
   const e = err as { api_error?: { err_code?: number }; code?: string; message?: string } | null;
   return e?.api_error?.err_code === 10059 || /stream not found/i.test(e?.message ?? '');
+}
+
+/** kv.create on a key that exists (not a DEL marker) answers "wrong last sequence" too on current servers; older clients report it as "key exists". */
+function isKeyExists(err: unknown): boolean {
+  return /key exists/i.test((err as { message?: string } | null)?.message ?? '');
 }
 
 /** JetStream's "wrong last sequence" (err_code 10071) is how KV reports a failed CAS. */

@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../runtime/log.js';
 import { FileStore } from './file-store.js';
 import { NatsKvStore } from './nats-kv-store.js';
+import type { DocumentStore } from './document-store.js';
 import type { GatewayStore } from './store.js';
 import type { GatewayStoreWriter } from './store-writer.js';
 import { VaultStore } from './vault-store.js';
 
-export type OpenedStore = GatewayStore & Partial<GatewayStoreWriter>;
+/** Every store reads gateways, reads and writes the other collections, and keeps leases. */
+export type OpenedStore = GatewayStore & Partial<GatewayStoreWriter> & DocumentStore;
 
 export const STORE_SPEC_FORMS = ['file:///abs/path', '/abs/path or ./rel/path', 'vault:<kv-v2-mount>', 'nats://host:4222[,nats://host2:4222]'] as const;
 

@@ -1,4 +1,5 @@
 // The write side shared by every store (control API, CLI, tests). The read side is `GatewayStore`.
+import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection } from './collections.js';
 import type { Namespace, StoreEntry } from './store.js';
 
 export type StoreFormat = StoreEntry['format'];
@@ -49,14 +50,27 @@ export class InvalidStoreKeyError extends Error {
   constructor(
     readonly what: 'name' | 'org' | 'env',
     readonly value: string,
+    /** Singular noun of the document kind ("gateway", "release policy"). */
+    noun = 'gateway',
+    dotted = false,
   ) {
-    super(`invalid gateway ${what} ${JSON.stringify(value)}: must be a DNS label (lowercase a-z, 0-9, '-', 1-63 chars, no leading/trailing '-')`);
+    super(
+      `invalid ${noun} ${what} ${JSON.stringify(value)}: must be ${dotted && what === 'name' ? 'dot-separated DNS labels (each lowercase a-z, 0-9, \'-\', 1-63 chars; 253 chars in all)' : "a DNS label (lowercase a-z, 0-9, '-', 1-63 chars, no leading/trailing '-')"}`,
+    );
   }
 }
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const isDnsLabel = (s: string): boolean => DNS_LABEL.test(s);
+
+/** Throws InvalidStoreKeyError unless org and env are DNS labels and `name` suits `collection`. */
+export function assertDocumentKey(ns: Namespace, collection: Collection, name?: string): void {
+  const noun = documentNoun(collection);
+  if (!isDnsLabel(ns.org)) throw new InvalidStoreKeyError('org', ns.org, noun);
+  if (!isDnsLabel(ns.env)) throw new InvalidStoreKeyError('env', ns.env, noun);
+  if (name !== undefined && !isDocumentName(collection, name)) throw new InvalidStoreKeyError('name', name, noun, COLLECTION_RULES[collection].dottedNames);
+}
 
 /** Throws InvalidStoreKeyError unless org, env and (when given) name are DNS labels. */
 export function assertStoreKey(ns: Namespace, name?: string): void {

@@ -1,5 +1,8 @@
 // The seam between a config store and the agent (and, for writes, the control API).
-// Stores only move bytes: parsing and validation belong to `model/`.
+// Stores only move bytes: parsing and validation belong to `model/`, `release/` and the
+// certificate checks. Gateways are one collection among several (store/collections.ts); the
+// gateway methods below are what the agent reads, `DocumentStore` (document-store.ts) the rest.
+import type { DocumentFormat } from './collections.js';
 
 export interface Namespace {
   org: string;
@@ -8,16 +11,21 @@ export interface Namespace {
 
 export const namespaceKey = (ns: Namespace): string => `${ns.org}/${ns.env}`;
 
-/** One stored gateway definition, unparsed. */
-export interface StoreEntry {
-  /** Gateway name as the store's key says (file base name, KV key suffix). */
+/** One stored document, unparsed. */
+export interface DocumentEntry {
+  /** Document name as the store's key says (file base name, KV key suffix). */
   name: string;
   /** Where it lives, for error messages: a file path, `vault:secret/weir/o/e/gateways/x`, `nats:bucket/key`. */
   source: string;
-  format: 'yaml' | 'json';
+  format: DocumentFormat;
   body: string;
   /** Opaque version that changes whenever the body changes (mtime+size, KV version, revision). */
   version: string;
+}
+
+/** One stored gateway definition, unparsed. */
+export interface StoreEntry extends DocumentEntry {
+  format: 'yaml' | 'json';
 }
 
 /** An entry the store saw but could not hand over (unreadable file, bad key name, oversize). */
@@ -28,17 +36,22 @@ export interface StoreEntryProblem {
   name?: string;
 }
 
-export interface StoreSnapshot {
-  entries: StoreEntry[];
+export interface DocumentSnapshot<E extends DocumentEntry = DocumentEntry> {
+  entries: E[];
   problems: StoreEntryProblem[];
 }
 
+export type StoreSnapshot = DocumentSnapshot<StoreEntry>;
+
 /** A one-key read as a snapshot: nothing when absent, the entry, or a problem naming the key. */
-export function keySnapshot(source: string, name: string, got: StoreEntry | { problem: string } | null): StoreSnapshot {
+export function keySnapshot<E extends DocumentEntry>(source: string, name: string, got: E | { problem: string } | null): DocumentSnapshot<E> {
   if (got === null) return { entries: [], problems: [] };
   if ('problem' in got) return { entries: [], problems: [{ source, message: got.problem, name }] };
   return { entries: [got], problems: [] };
 }
+
+/** A gateways-collection snapshot: what a store reads there is only ever YAML or JSON. */
+export const asGatewaySnapshot = (s: DocumentSnapshot): StoreSnapshot => s as StoreSnapshot;
 
 /** The store could not be read at all; the agent keeps serving what it has. */
 export class StoreUnavailableError extends Error {

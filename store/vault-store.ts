@@ -1,7 +1,8 @@
-// Gateways in Vault's KV secrets engine v2, via node-vault.
+// Gateways (and the other collections) in Vault's KV secrets engine v2, via node-vault.
 //
-// Layout:  <mount>/data/weir/<org>/<env>/gateways/<name>
-// Value:   data.data = { "format": "yaml" | "json", "body": "<the user's text>" }
+// Layout:  <mount>/data/weir/<org>/<env>/<collection>/<name>   (collections: store/collections.ts)
+//          <mount>/data/weir/_system/leases/<name>             (leases; `_system` is no DNS label, so no namespace)
+// Value:   data.data = { "format": "yaml" | "json" | "pem", "body": "<the user's text>" }
 //          The body is stored as text, byte for byte, so comments and key order survive a
 //          round trip; Vault never parses it. Version = KV `metadata.version`.
 // Deletes: DELETE <mount>/metadata/... (all versions, permanent). Weir does not soft-delete
@@ -14,8 +15,24 @@ import nodeVault from 'node-vault';
 import { forEachLimited } from '../runtime/bounded-concurrency.js';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
-import { keySnapshot, StoreUnavailableError, type GatewayStore, type Namespace, type StopWatching, type StoreEntry, type StoreEntryProblem, type StoreSnapshot } from './store.js';
+import { COLLECTION_RULES, documentNoun, isDocumentName, type Collection, type DocumentFormat } from './collections.js';
+import type { DocumentStore } from './document-store.js';
+import { casLeaseBackend, type LeaseBackend } from './lease.js';
 import {
+  asGatewaySnapshot,
+  keySnapshot,
+  StoreUnavailableError,
+  type DocumentEntry,
+  type DocumentSnapshot,
+  type GatewayStore,
+  type Namespace,
+  type StopWatching,
+  type StoreEntry,
+  type StoreEntryProblem,
+  type StoreSnapshot,
+} from './store.js';
+import {
+  assertDocumentKey,
   assertStoreKey,
   isDnsLabel,
   VersionConflictError,
@@ -51,14 +68,14 @@ export class VaultConfigError extends Error {
 }
 
 /** The envelope stored in data.data (shared with the NATS store). */
-interface StoredGateway {
-  format: StoreFormat;
+interface StoredDocument {
+  format: DocumentFormat;
   body: string;
 }
 
 const KV_ROOT = 'weir';
 
-export class VaultStore implements GatewayStore, GatewayStoreWriter {
+export class VaultStore implements GatewayStore, GatewayStoreWriter, DocumentStore {
   readonly kind = 'vault' as const;
   readonly location: string;
   readonly mount: string;
@@ -178,24 +195,29 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
     this.renewTimer.unref();
   }
 
-  private gatewaysPath(ns: Namespace): string {
-    assertStoreKey(ns);
-    return `${KV_ROOT}/${ns.org}/${ns.env}/gateways`;
+  private collectionPath(ns: Namespace, collection: Collection): string {
+    assertDocumentKey(ns, collection);
+    return `${KV_ROOT}/${ns.org}/${ns.env}/${collection}`;
   }
 
-  private source(ns: Namespace, name: string): string {
-    return `vault:${this.mount}/${this.gatewaysPath(ns)}/${name}`;
+  private source(ns: Namespace, collection: Collection, name: string): string {
+    return `vault:${this.mount}/${this.collectionPath(ns, collection)}/${name}`;
   }
 
   async list(ns: Namespace): Promise<StoreSnapshot> {
-    const dir = this.gatewaysPath(ns);
+    return asGatewaySnapshot(await this.listDocuments(ns, 'gateways'));
+  }
+
+  async listDocuments(ns: Namespace, collection: Collection): Promise<DocumentSnapshot> {
+    const dir = this.collectionPath(ns, collection);
+    const noun = documentNoun(collection);
     let keys: string[];
     try {
       const res = (await this.client.list(`${this.mount}/metadata/${dir}/`)) as { data?: { keys?: unknown } };
       keys = Array.isArray(res.data?.keys) ? res.data.keys.filter((k): k is string => typeof k === 'string') : [];
     } catch (err) {
-      // LIST answers 404 {"errors":[]} when nothing is under the prefix: no gateways yet. A 404
-      // with error text ("no handler for route", wrong mount) is a misconfiguration, not "empty".
+      // LIST answers 404 {"errors":[]} when nothing is under the prefix: none yet. A 404 with
+      // error text ("no handler for route", wrong mount) is a misconfiguration, not "empty".
       if (isEmpty404(err)) return { entries: [], problems: [] };
       throw this.unavailable(`listing ${this.mount}/metadata/${dir}/`, err);
     }
@@ -203,15 +225,15 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
     const names: string[] = [];
     for (const k of keys) {
       const src = `vault:${this.mount}/${dir}/${k}`;
-      if (k.endsWith('/')) problems.push({ source: src, message: 'unexpected folder under gateways/: gateways are single keys named <name>' });
-      else if (!isDnsLabel(k)) problems.push({ source: src, message: `gateway name ${JSON.stringify(k)} is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars` });
+      if (k.endsWith('/')) problems.push({ source: src, message: `unexpected folder under ${collection}/: each ${noun} is a single key named <name>` });
+      else if (!isDocumentName(collection, k)) problems.push({ source: src, message: `${noun} name ${JSON.stringify(k)} is not a DNS label: use lowercase a-z, 0-9 and '-', 1-63 chars` });
       else names.push(k);
     }
-    const entries: StoreEntry[] = [];
+    const entries: DocumentEntry[] = [];
     await forEachLimited(names, this.concurrency, async (name) => {
-      const got = await this.readKey(ns, name);
+      const got = await this.readKey(ns, collection, name);
       if (got === null) return; // soft-deleted or deleted since the LIST
-      if ('problem' in got) problems.push({ source: this.source(ns, name), message: got.problem, name });
+      if ('problem' in got) problems.push({ source: this.source(ns, collection, name), message: got.problem, name });
       else entries.push(got);
     });
     entries.sort((a, b) => a.name.localeCompare(b.name));
@@ -221,12 +243,27 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
 
   async read(ns: Namespace, name: string): Promise<StoreSnapshot> {
     assertStoreKey(ns, name);
-    return keySnapshot(this.source(ns, name), name, await this.readKey(ns, name));
+    return asGatewaySnapshot(keySnapshot(this.source(ns, 'gateways', name), name, await this.readKey(ns, 'gateways', name)));
   }
 
   /** One key: null when absent or soft-deleted, a problem for a bad value or a 403 on that key, throws when Vault is unreachable. */
-  private async readKey(ns: Namespace, name: string): Promise<StoreEntry | { problem: string } | null> {
-    const path = `${this.mount}/data/${this.gatewaysPath(ns)}/${name}`;
+  private async readKey(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | { problem: string } | null> {
+    const path = `${this.mount}/data/${this.collectionPath(ns, collection)}/${name}`;
+    const got = await this.readData(path);
+    if (got === null || 'problem' in got) return got;
+    const value = got.data as Partial<StoredDocument> | null | undefined;
+    const formats = COLLECTION_RULES[collection].formats;
+    if (!value || typeof value.format !== 'string' || !formats.includes(value.format) || typeof value.body !== 'string') {
+      return { problem: `value is not a Weir ${documentNoun(collection)}: expected data {"format": ${formats.map((f) => `"${f}"`).join('|')}, "body": "<text>"}` };
+    }
+    if (Buffer.byteLength(value.body) > COLLECTION_RULES[collection].maxBytes) {
+      return { problem: `value is ${Buffer.byteLength(value.body)} bytes, over the ${COLLECTION_RULES[collection].maxBytes}-byte limit for a ${documentNoun(collection)}` };
+    }
+    return { name, source: this.source(ns, collection, name), format: value.format, body: value.body, version: got.version };
+  }
+
+  /** data.data and its version at a KV v2 data path; null when absent, a problem on 403, throws when unreachable. */
+  private async readData(path: string): Promise<{ data: unknown; version: string } | { problem: string } | null> {
     let res: { data?: { data?: unknown; metadata?: { version?: unknown } } };
     try {
       res = (await this.client.read(path)) as typeof res;
@@ -237,17 +274,16 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
       if (status === 403) return { problem: `permission denied reading ${path}: the token's policy needs "read" on it` };
       throw this.unavailable(`reading ${path}`, err);
     }
-    const value = res.data?.data as Partial<StoredGateway> | null | undefined;
-    const version = res.data?.metadata?.version;
-    if (!value || (value.format !== 'yaml' && value.format !== 'json') || typeof value.body !== 'string') {
-      return { problem: 'value is not a Weir gateway: expected data {"format": "yaml"|"json", "body": "<text>"}' };
-    }
-    return { name, source: this.source(ns, name), format: value.format, body: value.body, version: String(version ?? '') };
+    return { data: res.data?.data, version: String(res.data?.metadata?.version ?? '') };
   }
 
   async watch(_ns: Namespace, _onChange: (reason: string) => void): Promise<StopWatching> {
     // Vault has no change notifications: the agent polls (and NATS may nudge it).
     return async () => undefined;
+  }
+
+  watchDocuments(ns: Namespace, _collection: Collection, onChange: (reason: string) => void): Promise<StopWatching> {
+    return this.watch(ns, onChange);
   }
 
   async close(): Promise<void> {
@@ -257,43 +293,62 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
   }
 
   async get(ns: Namespace, name: string): Promise<StoreEntry | null> {
-    assertStoreKey(ns, name);
-    const got = await this.readKey(ns, name);
-    if (got && 'problem' in got) throw new Error(`${this.source(ns, name)}: ${got.problem}`);
+    return (await this.getDocument(ns, 'gateways', name)) as StoreEntry | null;
+  }
+
+  put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    return this.putDocument(ns, 'gateways', name, body, format, opts);
+  }
+
+  delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    return this.deleteDocument(ns, 'gateways', name, opts);
+  }
+
+  async getDocument(ns: Namespace, collection: Collection, name: string): Promise<DocumentEntry | null> {
+    assertDocumentKey(ns, collection, name);
+    const got = await this.readKey(ns, collection, name);
+    if (got && 'problem' in got) throw new Error(`${this.source(ns, collection, name)}: ${got.problem}`);
     return got;
   }
 
-  async put(ns: Namespace, name: string, body: string, format: StoreFormat, opts: PutOptions = {}): Promise<{ version: string }> {
-    assertStoreKey(ns, name);
-    const path = `${this.mount}/data/${this.gatewaysPath(ns)}/${name}`;
-    const data: StoredGateway = { format, body };
+  async putDocument(ns: Namespace, collection: Collection, name: string, body: string, format: DocumentFormat, opts: PutOptions = {}): Promise<{ version: string }> {
+    assertDocumentKey(ns, collection, name);
+    if (!COLLECTION_RULES[collection].formats.includes(format)) throw new Error(`a ${documentNoun(collection)} cannot be stored as ${format}: use ${COLLECTION_RULES[collection].formats.join(' or ')}`);
+    const data: StoredDocument = { format, body };
+    return this.casWrite(`${this.collectionPath(ns, collection)}/${name}`, data, opts.ifVersion, this.source(ns, collection, name), async () => (await this.getDocument(ns, collection, name))?.version ?? null);
+  }
+
+  /** A KV v2 write with `options.cas` from `ifVersion` (null = must not exist). */
+  private async casWrite(key: string, data: unknown, ifVersion: string | null | undefined, source: string, currentVersion: () => Promise<string | null>): Promise<{ version: string }> {
+    const path = `${this.mount}/data/${key}`;
     let cas: number | undefined;
-    if (opts.ifVersion === null) {
+    if (ifVersion === null) {
       // cas=0 means "no key"; a key whose latest version was soft-deleted counts as absent too.
-      const meta = await this.metadata(ns, name);
+      const meta = await this.metadata(key);
       cas = meta && !meta.live ? meta.current : 0;
-    } else if (opts.ifVersion !== undefined) {
-      cas = Number(opts.ifVersion);
-      if (!Number.isInteger(cas) || cas < 1) throw new VersionConflictError(this.source(ns, name), opts.ifVersion, (await this.get(ns, name))?.version ?? null);
+    } else if (ifVersion !== undefined) {
+      cas = Number(ifVersion);
+      if (!Number.isInteger(cas) || cas < 1) throw new VersionConflictError(source, ifVersion, await currentVersion());
     }
     try {
       const res = (await this.client.write(path, cas === undefined ? { data } : { data, options: { cas } })) as { data?: { version?: unknown } };
       return { version: String(res.data?.version ?? '') };
     } catch (err) {
       if (statusOf(err) === 400 && /check-and-set/.test(vaultErrors(err))) {
-        throw new VersionConflictError(this.source(ns, name), opts.ifVersion ?? null, (await this.get(ns, name))?.version ?? null);
+        throw new VersionConflictError(source, ifVersion ?? null, await currentVersion());
       }
       throw this.writeError(`writing ${path}`, err);
     }
   }
 
-  async delete(ns: Namespace, name: string, opts: DeleteOptions = {}): Promise<boolean> {
-    assertStoreKey(ns, name);
-    const meta = await this.metadata(ns, name);
+  async deleteDocument(ns: Namespace, collection: Collection, name: string, opts: DeleteOptions = {}): Promise<boolean> {
+    assertDocumentKey(ns, collection, name);
+    const key = `${this.collectionPath(ns, collection)}/${name}`;
+    const meta = await this.metadata(key);
     const live = meta?.live ? String(meta.current) : null;
-    if (opts.ifVersion !== undefined && opts.ifVersion !== live) throw new VersionConflictError(this.source(ns, name), opts.ifVersion, live);
+    if (opts.ifVersion !== undefined && opts.ifVersion !== live) throw new VersionConflictError(this.source(ns, collection, name), opts.ifVersion, live);
     if (!meta) return false;
-    const path = `${this.mount}/metadata/${this.gatewaysPath(ns)}/${name}`;
+    const path = `${this.mount}/metadata/${key}`;
     try {
       await this.client.delete(path);
     } catch (err) {
@@ -303,8 +358,8 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
   }
 
   /** Current version and whether it is readable (not soft-deleted/destroyed); null when no key. */
-  private async metadata(ns: Namespace, name: string): Promise<{ current: number; live: boolean } | null> {
-    const path = `${this.mount}/metadata/${this.gatewaysPath(ns)}/${name}`;
+  private async metadata(key: string): Promise<{ current: number; live: boolean } | null> {
+    const path = `${this.mount}/metadata/${key}`;
     try {
       const res = (await this.client.read(path)) as { data?: { current_version?: number; versions?: Record<string, { deletion_time?: string; destroyed?: boolean }> } };
       const current = res.data?.current_version ?? 0;
@@ -314,6 +369,24 @@ export class VaultStore implements GatewayStore, GatewayStoreWriter {
       if (isEmpty404(err)) return null;
       throw this.writeError(`reading ${path}`, err);
     }
+  }
+
+  leases(): LeaseBackend {
+    const key = (name: string): string => `${KV_ROOT}/_system/leases/${name}`;
+    const source = (name: string): string => `vault:${this.mount}/${key(name)}`;
+    const get = async (name: string): Promise<{ body: string; version: string } | null> => {
+      const got = await this.readData(`${this.mount}/data/${key(name)}`);
+      if (got === null) return null;
+      if ('problem' in got) throw new StoreUnavailableError(this.location, got.problem);
+      const value = got.data as Partial<StoredDocument> | null | undefined;
+      if (!value || typeof value.body !== 'string') throw new StoreUnavailableError(this.location, `${source(name)} is not a Weir lease: expected data {"format": "json", "body": "<lease record>"}`);
+      return { body: value.body, version: got.version };
+    };
+    return casLeaseBackend(`vault:${this.mount}/${KV_ROOT}/_system/leases`, {
+      get,
+      put: (name, body, ifVersion) => this.casWrite(key(name), { format: 'json', body } satisfies StoredDocument, ifVersion, source(name), async () => (await get(name))?.version ?? null),
+      isConflict: (err) => err instanceof VersionConflictError,
+    });
   }
 
   async listNamespaces(): Promise<Namespace[]> {
