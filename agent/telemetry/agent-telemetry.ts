@@ -23,10 +23,12 @@ import { parseShowStat } from '../haproxy/stat-parse.js';
 import type { Namespace } from '../../store/store.js';
 import { BackendCollector } from './backend-collector.js';
 // es-shipper loads the Elasticsearch client (~0.5 s of CPU at start): imported only when shipping is on.
-import type { EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
+import type { EsShipper, ShipperStats } from './es-shipper.js';
+import { bulkLine } from './ecs-line.js';
 import type { EsConnection } from '../../metrics/es-connection.js';
 import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
-import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
+import { validateNamespace } from './log-record.js';
+import { LinePipeline } from './line-pipeline.js';
 import { Spool } from './spool.js';
 import { startSyslogTcp, type SyslogTcpReceiver } from './syslog-tcp.js';
 import { startSyslogUdp, type SyslogUdpReceiver } from './syslog-udp.js';
@@ -89,13 +91,13 @@ export class AgentTelemetry {
   private readonly aggregator: WindowAggregator;
   readonly counters: CounterTap;
   private readonly sampler: LogSampler | null;
+  private readonly pipeline: LinePipeline;
   private readonly windowListeners = new Set<(r: GatewayWindowReport) => void>();
   private shipper: EsShipper<TailAck> | null = null;
   private spool: Spool | null = null;
   private udp: SyslogUdpReceiver | null = null;
   private tcp: SyslogTcpReceiver | null = null;
   private tailer: FileTailer | null = null;
-  private lastParseWarning = 0;
   private tailerSkipped = 0;
   private started = false;
 
@@ -130,6 +132,7 @@ export class AgentTelemetry {
       },
     });
     new RouteMetrics({ registry: opts.registry, tap: this.counters, known });
+    this.pipeline = new LinePipeline({ ns: this.ns, agentId: opts.agentId, metrics: this.metrics, windows: this.aggregator, ship: s.elasticsearch !== null, logger: this.log });
     // A fresh connection per scrape: it never queues behind apply commands, and after a reload it
     // reaches the new worker (a kept-open session would stay on the old, stopping worker and keep
     // it alive until hard-stop-after).
@@ -152,7 +155,7 @@ export class AgentTelemetry {
       }
     }
     // No acks on metrics documents: they are derived, and their _id makes a replay harmless.
-    if (this.shipper) for (const item of metricsDocuments(report)) this.shipper.offer(item);
+    if (this.shipper) for (const d of metricsDocuments(report)) this.shipper.offer({ line: bulkLine(d.index, d.id, d.document) });
   }
 
   /** Starts the shipper and the log source; returns what HAProxy's `global` must log to. */
@@ -173,7 +176,7 @@ export class AgentTelemetry {
         return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null, logSampleMap };
       }
       case 'ring': {
-        this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: (line) => this.onLiveLine(line), onOversized: () => this.countFailure('oversized'), logger: this.log });
+        this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: (line) => this.onLiveLine(line), onOversized: () => this.pipeline.countOversized(), logger: this.log });
         const a = this.tcp.address();
         return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES }, logSampleMap };
       }
@@ -233,49 +236,23 @@ export class AgentTelemetry {
     void this.counters.refresh().catch(() => undefined);
   }
 
-  private countFailure(reason: 'oversized'): void {
-    this.metrics.linesReceived.inc();
-    this.metrics.parseFailed(reason);
-  }
-
-  /** Parses and observes one line; returns the item to ship (null: unparseable, already counted). */
-  private process(line: string): ShipItem<TailAck> | null | 'metrics-only' {
-    this.metrics.linesReceived.inc();
-    const out = parseLogLine(line);
-    if (!out.ok) {
-      this.metrics.parseFailed(out.reason);
-      // Rate-limited: a misconfigured log-format would otherwise log on every request.
-      if (Date.now() - this.lastParseWarning > 10_000) {
-        this.lastParseWarning = Date.now();
-        this.log.warn({ reason: out.reason, detail: out.detail }, 'unparseable HAProxy log line (further ones suppressed for 10 s)');
-      }
-      return null;
-    }
-    this.metrics.linesParsed.inc();
-    this.metrics.observe(out.record);
-    this.aggregator.observe(out.record, this.metrics.labelsFor(out.record));
-    if (!this.shipper) return 'metrics-only';
-    const id = documentId(out.record, out.payload, this.ns);
-    return { id, index: indexName(this.ns, out.record.time), document: toEcsDocument(out.record, this.ns, this.opts.agentId, id) };
-  }
-
   /** UDP and TCP: cannot wait, so a full queue spills to the spool (or is counted as dropped). */
   private onLiveLine(line: string): boolean {
-    const item = this.process(line);
-    if (item === null) return false;
-    if (item === 'metrics-only') return true;
-    return this.shipper!.offer(item);
+    const out = this.pipeline.process(line);
+    if (out === null) return false;
+    if (out === true) return true;
+    return this.shipper!.offer({ line: out });
   }
 
   /** File: waits for queue space (backpressure on reading); offsets advance on ES ack or spool. */
   private async onFileLines(lines: TailLine[]): Promise<void> {
     const skipped = this.tailer!.stats().skippedLines;
-    for (; this.tailerSkipped < skipped; this.tailerSkipped += 1) this.countFailure('oversized');
+    for (; this.tailerSkipped < skipped; this.tailerSkipped += 1) this.pipeline.countOversized();
     const immediate: TailAck[] = [];
     for (const l of lines) {
-      const item = this.process(l.line);
-      if (item === null || item === 'metrics-only') immediate.push(l.ack);
-      else await this.shipper!.push({ ...item, ack: l.ack });
+      const out = this.pipeline.process(l.line);
+      if (out === null || out === true) immediate.push(l.ack);
+      else await this.shipper!.push({ line: out, ack: l.ack });
     }
     if (immediate.length) this.tailer!.ack(immediate);
   }

@@ -95,11 +95,14 @@ export class TelemetryMetrics {
     return c;
   }
 
-  observe(record: TrafficRecord): void {
-    if (record.mode !== 'http') return;
-    const c = this.childrenFor(this.labelsFor(record));
+  /** Records the line's timings; returns its bounded labels (for the window aggregates). */
+  observe(record: TrafficRecord): { gateway: string; route: string } {
+    const labels = this.labelsFor(record);
+    if (record.mode !== 'http') return labels;
+    const c = this.childrenFor(labels);
     if (record.timings.Tt >= 0) c.total.observe(record.timings.Tt / 1000);
     if (record.timings.Ta >= 0) c.active.observe(record.timings.Ta / 1000);
+    return labels;
   }
 
   parseFailed(reason: ParseFailureReason): void {

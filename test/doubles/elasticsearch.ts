@@ -126,7 +126,10 @@ export class ElasticsearchDouble {
   private send(res: ServerResponse, status: number, body?: unknown): void {
     if (res.destroyed) return;
     res.writeHead(status, PRODUCT_HEADERS);
-    res.end(body === undefined ? undefined : JSON.stringify(body));
+    const filter = (res as ServerResponse & { filterPath?: string }).filterPath;
+    // "Common options / Response filtering": filter_path applies to successful responses.
+    const out = filter && status < 300 && body !== undefined ? filterPath(body, filter.split(',')) ?? {} : body;
+    res.end(out === undefined ? undefined : JSON.stringify(out));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -135,6 +138,8 @@ export class ElasticsearchDouble {
     const raw = Buffer.concat(chunks).toString('utf8');
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     const url = new URL(req.url ?? '/', 'http://x');
+    const fp = url.searchParams.get('filter_path');
+    if (fp) (res as ServerResponse & { filterPath?: string }).filterPath = fp;
     const path = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
 
@@ -339,6 +344,38 @@ class NotFound extends Error {
   constructor(readonly index: string) {
     super(`no such index [${index}]`);
   }
+}
+
+/**
+ * `filter_path` ("Common options / Response filtering"): dotted paths, `*` for any one key, `**` for any
+ * depth; arrays are passed through (the path continues into their elements). Exclusions (`-path`) are not
+ * supported here. Returns undefined when nothing matched.
+ */
+export function filterPath(value: unknown, patterns: string[]): unknown {
+  const paths = patterns.map((p) => p.trim().split('.')).filter((p) => p.length > 0 && p[0] !== '');
+  const walk = (v: unknown, ps: string[][]): unknown => {
+    if (ps.some((p) => p.length === 0)) return v;
+    if (Array.isArray(v)) {
+      const items = v.map((x) => walk(x, ps)).filter((x) => x !== undefined);
+      return items.length ? items : undefined;
+    }
+    if (!v || typeof v !== 'object') return undefined;
+    const out: Doc = {};
+    for (const [k, x] of Object.entries(v as Doc)) {
+      const next: string[][] = [];
+      for (const p of ps) {
+        if (p[0] === '**') {
+          next.push(p);
+          if (p.length > 1 && (p[1] === '*' || p[1] === k)) next.push(p.slice(2));
+        } else if (p[0] === '*' || p[0] === k) next.push(p.slice(1));
+      }
+      if (!next.length) continue;
+      const r = walk(x, next);
+      if (r !== undefined) out[k] = r;
+    }
+    return Object.keys(out).length ? out : undefined;
+  };
+  return walk(value, paths);
 }
 
 /** Dotted field lookup over nested objects: ES flattens `a.b` from `{a:{b:..}}`. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../runtime/log.js';
 import { FileStore } from '../../store/file-store.js';
 import { EsShipper } from '../../agent/telemetry/es-shipper.js';
+import { bulkLine } from '../../agent/telemetry/ecs-line.js';
 import { createEsClient } from '../../metrics/es-connection.js';
 import { elasticsearchSettingsFromEnv } from '../../metrics/es-settings.js';
 import { metricsDocuments, metricsIndexTemplate } from '../../metrics/es-window-documents.js';
@@ -78,7 +79,7 @@ async function ship(rs: GatewayWindowReport[]): Promise<void> {
   const shipper = new EsShipper({ client, batchSize: 200, flushIntervalMs: 10, extraTemplates: { 'weir-metrics': metricsIndexTemplate() } });
   try {
     await shipper.start();
-    for (const r of rs) for (const item of metricsDocuments(r)) await shipper.push(item);
+    for (const r of rs) for (const d of metricsDocuments(r)) await shipper.push({ line: bulkLine(d.index, d.id, d.document) });
     assert.ok(await shipper.flush(5000), 'shipped');
   } finally {
     await shipper.close(1000);

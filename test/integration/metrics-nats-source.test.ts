@@ -14,6 +14,7 @@ import { metricsDocuments, metricsIndexTemplate } from '../../metrics/es-window-
 import type { GatewayWindowReport } from '../../metrics/window-report.js';
 import { MetricsUnavailableError } from '../../metrics/window-source.js';
 import { EsShipper } from '../../agent/telemetry/es-shipper.js';
+import { bulkLine } from '../../agent/telemetry/ecs-line.js';
 import { runControlWithNats } from '../../control/nats-main.js';
 import type { TrafficMetricsReply, TrafficSeriesReply } from '../../control/seams.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
@@ -138,7 +139,7 @@ t('the Elasticsearch source answers the same for the same windows', async () => 
     await shipper.start();
     const { from, to } = span;
     const copy = published.filter((r) => r.start >= from.getTime() && r.start + 1000 <= to.getTime());
-    for (const r of copy) for (const item of metricsDocuments(r)) await shipper.push(item);
+    for (const r of copy) for (const d of metricsDocuments(r)) await shipper.push({ line: bulkLine(d.index, d.id, d.document) });
     assert.ok(await shipper.flush(5000));
     const fromEs = await new ElasticsearchWindowSource(client, es.url, { windowSeconds: 1 }).aggregate({ ns, gateway: 'shop', from, to });
     const fromNats = await source.aggregate({ ns, gateway: 'shop', from, to });

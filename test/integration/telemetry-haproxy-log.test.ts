@@ -10,7 +10,7 @@ import { httpUpstream, tcpUpstream, type Upstream } from '../harness/upstream.js
 import { get, tcpRead } from '../harness/http.js';
 import { startSyslogUdp, type SyslogUdpReceiver } from '../../agent/telemetry/syslog-udp.js';
 import { parseLogLine, type TrafficRecord } from '../../agent/telemetry/log-record.js';
-import { createLineHandler } from '../../agent/telemetry/line-handler.js';
+import { createLineHandler } from '../../agent/telemetry/line-pipeline.js';
 import { EsShipper } from '../../agent/telemetry/es-shipper.js';
 import { createEsClient } from '../../metrics/es-connection.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { test, assert } from '../harness/uvu.js';
 import { parseLogLine, type TrafficRecord } from '../../agent/telemetry/log-record.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
-import { createLineHandler } from '../../agent/telemetry/line-handler.js';
+import { createLineHandler } from '../../agent/telemetry/line-pipeline.js';
 import { routeLabels } from '../../agent/telemetry/route-metrics.js';
 
 const line = (b: string, st: number, tt: number, tcp = false): string =>
