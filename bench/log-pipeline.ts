@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@elastic/elasticsearch';
 import { BaseConnection, Serializer, type ConnectionRequestParams, type ConnectionRequestOptions, type ConnectionRequestResponse } from '@elastic/transport';
-import { createLineHandler } from '../agent/telemetry/line-handler.js';
+import { createLineHandler } from '../agent/telemetry/line-pipeline.js';
 import { EsShipper } from '../agent/telemetry/es-shipper.js';
 import { parseLogLine } from '../agent/telemetry/log-record.js';
 import { Spool } from '../agent/telemetry/spool.js';

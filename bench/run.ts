@@ -1,5 +1,5 @@
 // Benchmark entry: `node dist/bench/run.js [name...]` (or `make bench B=name`).
-// Names: throughput, latency, scale, convergence, log-sources, log-pipeline, console; none = all, in that order. Tables go to stdout,
+// Names: throughput, latency, scale, convergence, log-sources, console, data-plane, log-pipeline; none = all, in that order. Tables go to stdout,
 // progress to stderr, raw results to .cache/bench/. Knobs are environment variables
 // (BENCH_SECONDS, BENCH_RUNS, ...; see docs/BENCHMARKS.md).
 import { progress } from './lib.js';
@@ -18,6 +18,10 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   console: async () => {
     const { consoleBench } = await import('./console.js');
     process.stdout.write(`${await consoleBench()}\n`);
+  },
+  'data-plane': async () => {
+    const { dataPlane } = await import('./data-plane.js');
+    process.stdout.write(`${await dataPlane()}\n`);
   },
   'log-pipeline': async () => {
     const { logPipeline } = await import('./log-pipeline.js');

@@ -58,7 +58,7 @@ function loggingOf(weirCfg: string): { global: string; defaults: string } {
 const withLogging = (cfg: string, logging: { global: string; defaults: string } | null): string =>
   logging ? cfg.replace(/^global\n/m, `global\n${logging.global}`).replace(/^defaults\n/m, `defaults\n${logging.defaults}`) : cfg;
 
-function handConfig(port: number, up: Record<string, number>, condition: boolean, nbthread: number | null): string {
+export function handConfig(port: number, up: Record<string, number>, condition: boolean, nbthread: number | null): string {
   return `${globalSection(nbthread)}${HAND_DEFAULTS}
 frontend gw
   bind 127.0.0.1:${port}

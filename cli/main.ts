@@ -27,7 +27,7 @@ Usage:
   weir certificate put|list|get|delete         TLS certificates through the control API (weir certificate help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
-  weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
+  weir metrics <gateway>        requests, rate, response time, 5xx, health and reporting agents (--route, --window 60s, --step 10s)
   weir token create|list|revoke API tokens (admin)
   weir import vamp <file|dir>... (--out DIR | --dry-run)   Vamp gateway exports → Weir gateway files; exit 1 if anything was not converted
   weir help                     this text

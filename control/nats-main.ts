@@ -65,6 +65,8 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
       logger,
       metrics,
       handleSignals,
+      // [metrics] the agents' windows on WEIR_METRICS, when Elasticsearch is not configured.
+      natsWindows: { connection: () => connector.current() ?? null, location: connector.location },
     });
   } catch (err) {
     agentStatus.close();

@@ -2,19 +2,22 @@
  * Ships ECS documents to Elasticsearch with `client.bulk` (not the bulk helper: the helper retries only per-item
  * 429s and rejects on whole-request failures, and we need one retry policy for both plus spooling).
  *
+ * Items are their bulk lines, built once (ecs-line.ts for traffic, `bulkLine` for window documents): a batch is
+ * one string handed to the client as the request body, spooled as it is, and the response is cut down to what
+ * the shipper reads with `filter_path`.
+ *
  * Delivery: at-least-once into ES, exactly-once in effect: every document has a deterministic `_id` and goes in
  * with `create`, so a re-send after a timeout, crash or spool replay gets 409 version_conflict, which counts as
  * delivered. Retries: exponential backoff with jitter on 429, 5xx and network errors (client `maxRetries` is 0
  * so this is the only retry layer). With a spool, a batch still failing after `attemptsBeforeSpool` goes to disk,
  * live traffic follows it there until ES answers again, and the spool is replayed in order on recovery.
  */
-import { readFile } from 'node:fs/promises';
-import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
+import { errors, type Client, type estypes } from '@elastic/elasticsearch';
+import { createEsClient, type EsConnection } from '../../metrics/es-connection.js';
+import { bulkLine } from './ecs-line.js';
 import type { Logger } from '../../runtime/log.js';
 import { silentLogger } from '../../runtime/log.js';
-import type { EcsDocument } from './log-record.js';
 import type { Spool, SpoolSegment } from './spool.js';
-import type { ElasticsearchSettings } from './telemetry-settings.js';
 import type { TelemetryMetrics } from './traffic-metrics.js';
 
 export class ShipperError extends Error {
@@ -22,26 +25,16 @@ export class ShipperError extends Error {
 }
 
 export interface ShipItem<A = unknown> {
-  /** Deterministic `_id` (see `documentId`). */
-  id: string;
-  /** Target index (see `indexName`). */
-  index: string;
-  document: EcsDocument | Record<string, unknown>;
+  /** The action line and the document line of a bulk `create`, each ending in `\n`, with a deterministic `_id`. */
+  line: string;
   /** Opaque token handed back in `onAck` (e.g. a file offset). Not persisted in the spool. */
   ack?: A;
 }
 
-export type AckKind = 'indexed' | 'spooled';
+/** Only what the shipper reads from a bulk response: per item, its status and, when it failed, why. */
+export const BULK_FILTER_PATH = 'errors,items.*.status,items.*.error.type,items.*.error.reason';
 
-export interface EsConnection {
-  url: string;
-  apiKey?: string;
-  username?: string;
-  password?: string;
-  /** PEM text of the CA that signed the cluster's certificate. */
-  caPem?: string;
-  requestTimeoutMs?: number;
-}
+export type AckKind = 'indexed' | 'spooled';
 
 export interface EsShipperOptions<A = unknown> {
   /** Either a connection, or a ready client (tests). */
@@ -49,7 +42,7 @@ export interface EsShipperOptions<A = unknown> {
   client?: Client;
   /** Max records in memory; `push` waits and `offer` spills/refuses above it. Default 10 000. */
   queueCapacity?: number;
-  /** Records per bulk request. Default 500. */
+  /** Records per bulk request. Default 2000. */
   batchSize?: number;
   /** A partial batch is sent after this long. Default 1000 ms. */
   flushIntervalMs?: number;
@@ -64,6 +57,12 @@ export interface EsShipperOptions<A = unknown> {
   extraTemplates?: Record<string, Record<string, unknown>>;
   /** Jitter source (tests). */
   random?: () => number;
+}
+
+/** A bulk response after BULK_FILTER_PATH. */
+interface FilteredBulkResponse {
+  errors?: boolean;
+  items?: Array<Record<string, { status?: number; error?: { type?: string; reason?: string } } | undefined>>;
 }
 
 export interface ShipperStats {
@@ -123,41 +122,6 @@ export function indexTemplate(): Record<string, unknown> {
   };
 }
 
-export class EsConfigError extends Error {
-  override name = 'EsConfigError';
-}
-
-/** Settings → connection: reads the CA file, so the agent and the control API fail on it the same way. */
-export async function loadEsConnection(es: ElasticsearchSettings, requestTimeoutMs?: number): Promise<EsConnection> {
-  let caPem: string | undefined;
-  if (es.caFile) {
-    try {
-      caPem = await readFile(es.caFile, 'utf8');
-    } catch (err) {
-      throw new EsConfigError(`WEIR_ELASTICSEARCH_CA: cannot read ${es.caFile}: ${(err as Error).message}`);
-    }
-  }
-  return {
-    url: es.url,
-    ...(es.apiKey ? { apiKey: es.apiKey } : {}),
-    ...(es.username ? { username: es.username, password: es.password ?? '' } : {}),
-    ...(caPem ? { caPem } : {}),
-    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
-  };
-}
-
-export function createEsClient(c: EsConnection): Client {
-  const opts: ClientOptions = {
-    node: c.url,
-    maxRetries: 0, // the shipper owns retries (backoff + spool); transport retries would multiply them
-    requestTimeout: c.requestTimeoutMs ?? 30_000,
-  };
-  if (c.apiKey) opts.auth = { apiKey: c.apiKey };
-  else if (c.username) opts.auth = { username: c.username, password: c.password ?? '' };
-  if (c.caPem) opts.tls = { ca: c.caPem };
-  return new Client(opts);
-}
-
 /** Whole-request failures worth retrying: network, timeouts, 429 and 5xx. Auth/4xx errors also go to the spool rather than be dropped. */
 function describe(err: unknown): { retry: boolean; message: string } {
   if (err instanceof errors.ResponseError) {
@@ -182,10 +146,11 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', done);
   });
 
-interface SpooledForm {
+/** Spool records written by agents before the bulk lines were spooled as they are. */
+interface OldSpooledForm {
   i: string;
   x: string;
-  d: ShipItem['document'];
+  d: unknown;
 }
 
 export class EsShipper<A = unknown> {
@@ -222,7 +187,7 @@ export class EsShipper<A = unknown> {
     this.ownsClient = !opts.client;
     this.log = opts.logger ?? silentLogger();
     this.capacity = opts.queueCapacity ?? 10_000;
-    this.batchSize = Math.min(opts.batchSize ?? 500, this.capacity);
+    this.batchSize = Math.min(opts.batchSize ?? 2000, this.capacity);
     this.flushMs = opts.flushIntervalMs ?? 1000;
     this.baseMs = opts.retry?.baseMs ?? 200;
     this.maxMs = opts.retry?.maxMs ?? 30_000;
@@ -362,11 +327,16 @@ export class EsShipper<A = unknown> {
         try {
           await this.ensureTemplate();
           this.counters.bulkRequests += 1;
-          const res = await this.client.bulk({ operations: pending.flatMap((it) => [{ create: { _index: it.index, _id: it.id } }, it.document]) });
+          let body = '';
+          for (const it of pending) body += it.line;
+          // A prebuilt NDJSON body goes out as it is (the client serialises only arrays of objects).
+          const res = (await this.client.bulk({ body, filter_path: BULK_FILTER_PATH } as unknown as estypes.BulkRequest)) as unknown as FilteredBulkResponse;
           this.opts.metrics?.bulkDuration.observe({ outcome: res.errors ? 'partial' : 'ok' }, Number(process.hrtime.bigint() - t0) / 1e9);
           const delivered: ShipItem<A>[] = [];
           let firstRejection: unknown = null;
-          res.items.forEach((entry, i) => {
+          const items = res.items ?? [];
+          if (items.length !== pending.length) throw new ShipperError(`bulk response has ${items.length} items for ${pending.length} documents`);
+          items.forEach((entry, i) => {
             const it = pending[i]!;
             const r = entry.create ?? entry.index;
             const status = r?.status ?? 500;
@@ -430,7 +400,7 @@ export class EsShipper<A = unknown> {
   private async toSpool(items: ShipItem<A>[]): Promise<boolean> {
     const spool = this.opts.spool!;
     try {
-      await spool.append(items.map((it) => JSON.stringify({ i: it.id, x: it.index, d: it.document } satisfies SpooledForm)));
+      await spool.append(items.map((it) => it.line));
     } catch (err) {
       this.log.error({ err, records: items.length }, 'spool write failed');
       return false;
@@ -458,10 +428,14 @@ export class EsShipper<A = unknown> {
     const seg: SpoolSegment | null = await spool.next();
     if (!seg) return;
     const items: ShipItem<A>[] = [];
-    for (const line of seg.records) {
+    for (const rec of seg.records) {
+      if (rec.startsWith('{"create":')) {
+        items.push({ line: rec });
+        continue;
+      }
       try {
-        const f = JSON.parse(line) as SpooledForm;
-        items.push({ id: f.i, index: f.x, document: f.d });
+        const f = JSON.parse(rec) as OldSpooledForm;
+        items.push({ line: bulkLine(f.x, f.i, f.d) });
       } catch {
         this.counters.dropped += 1; // checksummed frames make this a bug, not disk rot
         this.opts.metrics?.dropped('rejected');

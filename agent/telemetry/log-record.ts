@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { scanRecord, splitBackend } from './fast-record.js';
 
 /** Lines above this are rejected: HAProxy is configured with `len 8192`, so anything this big is not ours. */
 export const MAX_LINE_BYTES = 64 * 1024;
@@ -136,13 +137,6 @@ function str(o: Json, key: string): string {
   return v;
 }
 
-function splitBackend(backend: string): { gateway: string | null; route: string | null } {
-  if (backend === '<NOSRV>' || backend === '-' || backend === '') return { gateway: null, route: null };
-  const colon = backend.indexOf(':');
-  if (colon <= 0 || colon === backend.length - 1) return { gateway: null, route: null };
-  return { gateway: backend.slice(0, colon), route: backend.slice(colon + 1) };
-}
-
 function toRecord(o: Json): TrafficRecord {
   const t = num(o, 't');
   const backend = str(o, 'b');
@@ -202,6 +196,14 @@ export function parseLogLine(line: string): ParseOutcome {
     if (event) return fail('haproxy_event', (event[1] ?? '').slice(0, 200));
     return fail('no_payload', `no JSON payload in line starting ${JSON.stringify(line.slice(0, 40))}`);
   }
+  // Weir's own format, scanned without JSON.parse; anything else (or anything odd) takes the general path.
+  const fast = scanRecord(payload);
+  if (fast) return { ok: true, record: fast, payload, repaired: false };
+  return parsePayloadJson(payload);
+}
+
+/** The general path: any key order, JSON escapes, the request-line repair; names what is wrong. Never throws. */
+export function parsePayloadJson(payload: string): ParseOutcome {
   let parsed: unknown;
   let repaired = false;
   // HAProxy never emits JSON escapes, so any `\` is a literal from the URI: JSON.parse would either fail or,

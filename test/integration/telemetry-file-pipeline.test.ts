@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { test, assert } from '../harness/uvu.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 import { startElasticsearchDouble } from '../doubles/elasticsearch.js';
-import { EsShipper, createEsClient } from '../../agent/telemetry/es-shipper.js';
+import { EsShipper } from '../../agent/telemetry/es-shipper.js';
+import { createEsClient } from '../../metrics/es-connection.js';
 import { FileTailer, type TailAck } from '../../agent/telemetry/file-tailer.js';
-import { documentId, indexName, parseLogLine, toEcsDocument } from '../../agent/telemetry/log-record.js';
+import { parseLogLine } from '../../agent/telemetry/log-record.js';
+import { EcsLineWriter } from '../../agent/telemetry/ecs-line.js';
 
 const ns = { org: 'acme', env: 'prod' };
+const writer = new EcsLineWriter({ ns, agentId: 'a' });
 const line = (i: number): string =>
   `{"t":${1763777439 + i}.000,"id":"r${i}","ci":"127.0.0.1","cp":1,"ft":"shop","b":"shop:blue","s":"s1","Tq":0,"Tw":0,"Tc":0,"Tr":1,"Ta":1,"Tt":2,"ST":200,"B":1,"U":1,"tsc":"----","ac":1,"fc":1,"bc":1,"sc":1,"rc":0,"sq":0,"bq":0,"HM":"GET","r":"GET /${i} HTTP/1.1"}\n`;
 
@@ -25,8 +28,7 @@ async function pipeline(dir: string, esUrl: string) {
       for (const l of lines) {
         const out = parseLogLine(l.line);
         if (!out.ok) throw new Error(out.detail);
-        const id = documentId(out.record, out.payload, ns);
-        await shipper.push({ id, index: indexName(ns, out.record.time), document: toEcsDocument(out.record, ns, 'a', id), ack: l.ack });
+        await shipper.push({ line: writer.line(out.record), ack: l.ack });
       }
     },
   });

@@ -1,22 +1,25 @@
 import { suite, assert } from '../harness/uvu.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 import { startElasticsearchDouble, type ElasticsearchDouble } from '../doubles/elasticsearch.js';
-import { EsShipper, createEsClient, type AckKind, type EsShipperOptions, type ShipItem } from '../../agent/telemetry/es-shipper.js';
+import { EsShipper, type AckKind, type EsShipperOptions, type ShipItem } from '../../agent/telemetry/es-shipper.js';
+import { createEsClient } from '../../metrics/es-connection.js';
 import { Spool } from '../../agent/telemetry/spool.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
-import { documentId, indexName, parseLogLine, toEcsDocument } from '../../agent/telemetry/log-record.js';
+import { parseLogLine } from '../../agent/telemetry/log-record.js';
+import { EcsLineWriter } from '../../agent/telemetry/ecs-line.js';
 
 const ns = { org: 'acme', env: 'prod' };
 
-/** Real parser output → real ECS documents, so the double sees what production sends. */
+const writer = new EcsLineWriter({ ns, agentId: 'agent-1' });
+
+/** Real parser output → real bulk lines, so the double sees what production sends. */
 function items(n: number, from = 0): ShipItem<number>[] {
   return Array.from({ length: n }, (_, k) => {
     const i = from + k;
     const payload = `{"t":${1763777439 + i}.${String(i % 1000).padStart(3, '0')},"id":"req-${i}","ci":"127.0.0.1","cp":${40000 + (i % 1000)},"ft":"shop","b":"shop:${i % 2 ? 'blue' : 'green'}","s":"s1","Tq":0,"Tw":0,"Tc":1,"Tr":${i % 50},"Ta":${i % 50},"Tt":${(i % 50) + 1},"ST":${i % 10 === 0 ? 503 : 200},"B":100,"U":50,"tsc":"----","ac":1,"fc":1,"bc":1,"sc":1,"rc":0,"sq":0,"bq":0,"HM":"GET","r":"GET /i/${i} HTTP/1.1"}`;
     const out = parseLogLine(`<134>1 2026-11-22T00:00:00Z h haproxy 1 - - ${payload}`);
     if (!out.ok) throw new Error(out.detail);
-    const id = documentId(out.record, out.payload, ns);
-    return { id, index: indexName(ns, out.record.time), document: toEcsDocument(out.record, ns, 'agent-1', id), ack: i };
+    return { line: writer.line(out.record), ack: i };
   });
 }
 
@@ -200,7 +203,7 @@ S('spooled records survive a restart and are replayed on start; replay after a c
   await ctx.es.start();
   // Part of the spool had already reached ES before the "crash" (the segment was not yet deleted).
   const pre = createEsClient({ url: ctx.es.url });
-  await pre.bulk({ operations: items(30).flatMap((it) => [{ create: { _index: it.index, _id: it.id } }, it.document]) });
+  await pre.bulk({ body: items(30).map((it) => it.line).join('') } as unknown as Parameters<typeof pre.bulk>[0]);
   await pre.close();
   const spool2 = await Spool.open({ dir: dir.path, maxBytes: 8 * 1024 * 1024 });
   assert.is(spool2.pendingRecords(), 120);
