@@ -86,12 +86,17 @@ export async function loadConsole(dir: string): Promise<Loaded> {
   }
   if (!index.includes(BASE_MARK)) return { built: false, reason: `${join(dir, 'index.html')} is not a Weir console build (no ${BASE_MARK})` };
   const files = new Map<string, Asset>();
-  for (const p of await walk(dir)) {
-    const rel = relative(dir, p).split(sep).join('/');
-    if (rel === 'index.html') continue;
-    const type = TYPES[extname(p).toLowerCase()];
-    if (!type) continue; // not something the console links to
-    files.set(rel, asset(await readFile(p), type, HASHED.test(rel) ? 'public, max-age=31536000, immutable' : 'no-cache'));
+  try {
+    for (const p of await walk(dir)) {
+      const rel = relative(dir, p).split(sep).join('/');
+      if (rel === 'index.html') continue;
+      const type = TYPES[extname(p).toLowerCase()];
+      if (!type) continue; // not something the console links to
+      files.set(rel, asset(await readFile(p), type, HASHED.test(rel) ? 'public, max-age=31536000, immutable' : 'no-cache'));
+    }
+  } catch (err) {
+    // A build replaced or removed while it is read: not served, looked for again on the next request.
+    return { built: false, reason: `the console build in ${dir} could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }
   return { built: true, files, index };
 }
