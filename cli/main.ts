@@ -11,6 +11,8 @@ import { runGatewayCommand } from './gateway-commands.js';
 import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
+import { runReleaseCommand, runReleasePolicyCommand } from './release-commands.js';
+import { runReleaseControllerCommand } from './release-controller-command.js';
 import { SETTINGS } from '../agent/settings.js';
 
 const USAGE = `weir — gateway data plane for HAProxy
@@ -25,6 +27,9 @@ Usage:
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
   weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
+  weir release-policy apply|get|list|delete|convert   release policies (weir release-policy help)
+  weir release start|status|approve|pause|resume|abort|promote|retry|history|list   canary releases (weir release help)
+  weir release-controller       run the release controller alone (same settings as weir control; one acts at a time)
   weir token create|list|revoke API tokens (admin)
   weir help                     this text
 
@@ -63,6 +68,14 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'tokens':
       return runTokenCommand(rest, processIo());
+    case 'release-policy':
+    case 'release-policies':
+      return runReleasePolicyCommand(rest, processIo());
+    case 'release':
+    case 'releases':
+      return runReleaseCommand(rest, processIo());
+    case 'release-controller':
+      return runReleaseControllerCommand(process.env);
     case undefined:
     case 'help':
     case '--help':

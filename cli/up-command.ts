@@ -10,7 +10,7 @@ import { createLogger } from '../runtime/log.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { resolveSettings } from '../agent/settings.js';
 import { launchAgent, onShutdown } from './agent-command.js';
-import { runControlWithNats } from '../control/nats-main.js';
+import { runControlWithReleases } from './control-command.js';
 import { findNatsServer, startLocalNats, type LocalNats } from './nats-server-process.js';
 
 const DEMO_UPSTREAMS: Array<{ name: string; port: number }> = [
@@ -65,7 +65,7 @@ export async function runUp(flags: Record<string, string | undefined>): Promise<
       logger.warn({ port: u.port, err: (err as Error).message }, 'demo upstream not started (port busy?)');
     }
   }
-  const control = await runControlWithNats(env, { handleSignals: false });
+  const control = await runControlWithReleases(env, { handleSignals: false });
   const running = await launchAgent(settings, logger, env);
   const controlUrl = `http://${control.settings.addr.host}:${control.server.port}`;
   process.stderr.write(

@@ -29,7 +29,10 @@ class TeeAuditSink implements AuditSink {
   }
 }
 
-export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, opts: { handleSignals?: boolean } = {}): Promise<RunningControl> {
+/** The control API and, with NATS, the pieces the release controller shares with it. */
+export type RunningControlWithNats = RunningControl & { nats?: { connector: NatsConnector; agentStatus: NatsAgentStatusSource; publisher: NatsEventPublisher } };
+
+export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, opts: { handleSignals?: boolean } = {}): Promise<RunningControlWithNats> {
   const handleSignals = opts.handleSignals !== false;
   const url = (env.WEIR_NATS_URL ?? '').trim();
   if (url === '') return runControl(env, { handleSignals });
@@ -54,7 +57,7 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
   const fileAudit = new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   let running: RunningControl;
   try {
-    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), logger, metrics, handleSignals });
+    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), releaseEvents: publisher, logger, metrics, handleSignals });
   } catch (err) {
     agentStatus.close();
     await publisher.close();
@@ -77,7 +80,7 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { ...running, close };
+  return { ...running, nats: { connector, agentStatus, publisher }, close };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

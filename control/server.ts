@@ -69,6 +69,8 @@ export interface ControlServer {
   readonly metrics: ControlMetrics;
   /** The release API's service (absent when the store holds no documents); the controller listens to it. */
   readonly releases: ReleaseService | undefined;
+  /** The gateway write path (the release controller writes steps through it). */
+  readonly gateways: GatewayService;
 }
 
 export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -354,6 +356,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     app,
     metrics,
     releases,
+    gateways,
     get port() {
       return boundPort;
     },

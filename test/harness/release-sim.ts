@@ -5,9 +5,10 @@
 import { editRoutes } from '../../control/gateway-text.js';
 import { parseGateway } from '../../model/index.js';
 import { MetricsUnavailableError, type RouteAggregate, type TrafficWindowSource, type WindowAggregates, type WindowQuery } from '../../metrics/window-source.js';
-import { GatewayWriteError, type AgentAckSource, type AgentApplied, type GatewayReader, type GatewayRouteWriter, type ReleaseCollection, type ReleaseDocumentStore, type RouteWrite, type StoredDocument } from '../../release/ports.js';
+import { GatewayWriteError, type AgentAckSource, type AgentApplied, type GatewayReader, type GatewayRouteWriter, type ReleaseDocumentStore, type RouteWrite, type StoredDocument } from '../../release/ports.js';
 import { VersionConflictError } from '../../store/store-writer.js';
 import type { Namespace } from '../../store/store.js';
+import type { Collection } from '../../store/collections.js';
 
 type Doc = { body: string; format: 'yaml' | 'json'; version: string };
 
@@ -41,16 +42,16 @@ export class MemoryStore implements ReleaseDocumentStore, GatewayReader {
     return [...this.docs.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, d]) => ({ name: k.slice(prefix.length), source: k, format: d.format, body: d.body, version: d.version }));
   }
 
-  async listDocuments(ns: Namespace, c: ReleaseCollection) {
+  async listDocuments(ns: Namespace, c: Collection) {
     return { entries: this.list_(ns, c), problems: [] };
   }
-  async getDocument(ns: Namespace, c: ReleaseCollection, name: string) {
+  async getDocument(ns: Namespace, c: Collection, name: string) {
     return this.entry(ns, c, name);
   }
-  async putDocument(ns: Namespace, c: ReleaseCollection, name: string, body: string, format: 'yaml' | 'json', opts: { ifVersion?: string | null } = {}) {
+  async putDocument(ns: Namespace, c: Collection, name: string, body: string, format: 'yaml' | 'json', opts: { ifVersion?: string | null } = {}) {
     return this.put(ns, c, name, body, format, opts.ifVersion);
   }
-  async deleteDocument(ns: Namespace, c: ReleaseCollection, name: string, opts: { ifVersion?: string } = {}) {
+  async deleteDocument(ns: Namespace, c: Collection, name: string, opts: { ifVersion?: string } = {}) {
     const k = this.key(ns, c, name);
     const cur = this.docs.get(k);
     if (opts.ifVersion !== undefined && cur?.version !== opts.ifVersion) throw new VersionConflictError(k, opts.ifVersion, cur?.version ?? null);
