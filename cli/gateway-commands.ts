@@ -120,10 +120,12 @@ async function apply(c: Common, io: CliIo): Promise<number> {
   const results: Array<Written & { created: boolean }> = [];
   for (const d of docs) {
     const res = await c.client.request('PUT', gatewayPath(c, d.name), { body: d.body, contentType: d.format === 'json' ? 'application/json' : 'application/yaml' });
-    const w = JSON.parse(res.text || '{}') as Partial<Written>;
-    const written = { name: w.name ?? d.name, version: w.version ?? res.headers.get('etag')?.replace(/"/g, '') ?? '?', created: res.status === 201 };
+    const w = JSON.parse(res.text || '{}') as Partial<Written> & { assigned?: { port?: number; virtual_host?: string } };
+    const written = { name: w.name ?? d.name, version: w.version ?? res.headers.get('etag')?.replace(/"/g, '') ?? '?', created: res.status === 201, ...(w.assigned ? { assigned: w.assigned } : {}) };
     results.push(written);
-    if (c.output === 'table') io.out(`gateway/${written.name} ${written.created ? 'created' : 'configured'} (version ${written.version})\n`);
+    // What the control API filled in (WEIR_PORT_RANGE, WEIR_VHOST_DOMAIN).
+    const filled = [w.assigned?.port !== undefined ? `port ${w.assigned.port} assigned` : '', w.assigned?.virtual_host ? `virtual host ${w.assigned.virtual_host} added` : ''].filter((x) => x !== '');
+    if (c.output === 'table') io.out(`gateway/${written.name} ${written.created ? 'created' : 'configured'} (version ${written.version})${filled.length > 0 ? `; ${filled.join(', ')}` : ''}\n`);
   }
   printData(io, c.output, results.length === 1 ? results[0] : results);
   return 0;

@@ -13,6 +13,7 @@ import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
 import { runReleaseCommand, runReleasePolicyCommand } from './release-commands.js';
 import { runReleaseControllerCommand } from './release-controller-command.js';
+import { runImportCommand } from './import-command.js';
 import { SETTINGS } from '../agent/settings.js';
 
 const USAGE = `weir — gateway data plane for HAProxy
@@ -31,6 +32,7 @@ Usage:
   weir release start|status|approve|pause|resume|abort|promote|retry|history|list   canary releases (weir release help)
   weir release-controller       run the release controller alone (same settings as weir control; one acts at a time)
   weir token create|list|revoke API tokens (admin)
+  weir import vamp <file|dir>... (--out DIR | --dry-run)   Vamp gateway exports → Weir gateway files; exit 1 if anything was not converted
   weir help                     this text
 
 Agent settings (flag, environment variable, default):
@@ -76,6 +78,8 @@ async function main(argv: string[]): Promise<number> {
       return runReleaseCommand(rest, processIo());
     case 'release-controller':
       return runReleaseControllerCommand(process.env);
+    case 'import':
+      return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     case undefined:
     case 'help':
     case '--help':

@@ -10,7 +10,8 @@ import { checkNamespace, formatModelError, MAX_DOCUMENT_BYTES, parseGateway, typ
 import { actor, type Principal } from './auth.js';
 import { ApiError, badRequest, conflict, notFound } from './errors.js';
 import type { AuditRecord, GatewayChangedEvent } from '../events/contract.js';
-import { editRoutes, toOrderedJson, type RouteEdit } from './gateway-text.js';
+import { editRoutes, placeFields, toOrderedJson, type RouteEdit } from './gateway-text.js';
+import { autoVirtualHost, freePort, rangeFor, unassignedPort, isHttpDefinition, type PortRangeRule } from './gateway-placement.js';
 import type { ControlMetrics } from './metrics.js';
 import { jsonSyntaxError } from './request-body.js';
 import type { AgentStatusSource, AuditSink, ChangePublisher } from './seams.js';
@@ -59,6 +60,16 @@ export interface GatewayServiceDeps {
   casAttempts?: number;
   /** The agents' status (over NATS): a gateway may not take a port an agent's own listener holds. */
   agentStatus?: AgentStatusSource | undefined;
+  /** WEIR_PORT_RANGE: where a gateway written without a port gets one; none = a port is required. */
+  portRanges?: readonly PortRangeRule[];
+  /** WEIR_VHOST_DOMAIN: every http gateway also answers <gateway>.<env>.<org>.<domain>. */
+  vhostDomain?: string | undefined;
+}
+
+/** What the control API filled in on a write (the response says so). */
+export interface Assigned {
+  port?: number;
+  virtual_host?: string;
 }
 
 export const entrySource = (name: string): string => name;
@@ -83,7 +94,8 @@ export function summarize(e: StoreEntry): GatewaySummary {
   };
 }
 
-const modelDetails = (errors: readonly ModelError[]): unknown[] => errors.map((e) => ({ source: e.source, path: e.path, message: e.message, text: formatModelError(e) }));
+const modelDetails = (errors: readonly ModelError[]): unknown[] =>
+  errors.map((e) => ({ source: e.source, path: e.path, message: e.message, ...(e.line !== undefined ? { line: e.line, column: e.column } : {}), text: formatModelError(e) }));
 
 /** 400 with the model's messages; syntax errors get their own codes. */
 export function invalidGateway(errors: readonly ModelError[]): ApiError {
@@ -167,30 +179,83 @@ export class GatewayService {
     return e;
   }
 
-  /** Create or replace. Resolves `created` for 201 vs 200. */
-  async put(ctx: WriteContext, name: string, body: RawBody, pre: Preconditions): Promise<{ created: boolean; version: string; gateway: Gateway }> {
+  /** Create or replace. Resolves `created` for 201 vs 200; `assigned` says what the API filled in (port, virtual host). */
+  async put(ctx: WriteContext, name: string, body: RawBody, pre: Preconditions): Promise<{ created: boolean; version: string; gateway: Gateway; assigned: Assigned; text: string }> {
     checkGatewayName(name);
     // JSON syntax is checked here first so the error has a line and column on every Node version.
     const syntax = body.format === 'json' && Buffer.byteLength(body.text) <= MAX_DOCUMENT_BYTES ? jsonSyntaxError(body.text) : null;
     if (syntax) throw invalidGateway([{ source: entrySource(name), path: '', message: syntax }]);
-    const parsed = parseGateway(body.text, { source: entrySource(name), format: body.format, expectedName: name });
-    if (!parsed.ok) throw invalidGateway(parsed.errors);
-    const gateway = parsed.gateway;
+    const assigned: Assigned = {};
+    let text = body.text;
+    const vhost = this.deps.vhostDomain !== undefined && isHttpDefinition(text) ? autoVirtualHost(name, ctx.ns, this.deps.vhostDomain) : null;
+    if (vhost !== null) {
+      const placed = placeFields(text, body.format, { virtualHost: vhost });
+      if (placed !== text) assigned.virtual_host = vhost;
+      text = placed;
+    }
+    const unassigned = unassignedPort(text);
+    const parse = (t: string): Gateway => {
+      const parsed = parseGateway(t, { source: entrySource(name), format: body.format, expectedName: name });
+      if (!parsed.ok) throw invalidGateway(parsed.errors);
+      return parsed.gateway;
+    };
+    // Every other error first, without the store: checked with a stand-in for the port to come.
+    let gateway = unassigned ? null : parse(text);
+    if (unassigned) {
+      if (rangeFor(this.deps.portRanges ?? [], ctx.ns) === null) {
+        const e: ModelError = { source: entrySource(name), path: 'port', message: `no port given, and WEIR_PORT_RANGE gives namespace ${namespaceKey(ctx.ns)} no range to assign one from: give a port between 1 and 65535` };
+        throw invalidGateway([e]);
+      }
+      parse(placeFields(text, body.format, { port: unassigned.mode === 'tcp' ? '1/tcp' : 1 }));
+    }
     return this.withNamespaceLock(ctx.ns, async () => {
       for (let attempt = 1; ; attempt++) {
         const current = await this.call('get', () => this.store.get(ctx.ns, name));
         checkPreconditions(name, pre, current);
-        this.checkReservedPorts(ctx.ns, gateway);
-        await this.checkAgainstNamespace(ctx.ns, gateway);
+        let toWrite = text;
+        if (unassigned) {
+          const port = await this.assignPort(ctx.ns, name, current);
+          toWrite = placeFields(text, body.format, { port: unassigned.mode === 'tcp' ? `${port}/tcp` : port });
+          gateway = parse(toWrite);
+          assigned.port = port;
+        }
+        const g = gateway as Gateway;
+        this.checkReservedPorts(ctx.ns, g);
+        await this.checkAgainstNamespace(ctx.ns, g);
         try {
-          const { version } = await this.call('put', () => this.store.put(ctx.ns, name, body.text, body.format, { ifVersion: current?.version ?? null }));
+          const { version } = await this.call('put', () => this.store.put(ctx.ns, name, toWrite, body.format, { ifVersion: current?.version ?? null }));
           await this.afterWrite(ctx, name, current?.version ?? null, version, current ? 'gateway.replace' : 'gateway.create');
-          return { created: current === null, version, gateway };
+          return { created: current === null, version, gateway: g, assigned, text: toWrite };
         } catch (err) {
           await this.onConflict(err, pre, attempt);
         }
       }
     });
+  }
+
+  /**
+   * A port for a gateway written without one: the one it has if it exists, else the lowest of
+   * the namespace's range that no gateway and no live agent's own listener holds.
+   */
+  private async assignPort(ns: Namespace, name: string, current: StoreEntry | null): Promise<number> {
+    const range = rangeFor(this.deps.portRanges ?? [], ns);
+    const snap = await this.snapshot(ns);
+    const taken = new Set<number>();
+    for (const e of snap.entries) {
+      if (e.name === name) continue;
+      const r = parseEntry(e);
+      if (r.ok) taken.add(r.gateway.port);
+    }
+    for (const a of this.deps.agentStatus?.agents(ns) ?? []) if (!a.quiet) for (const r of a.reservedPorts ?? []) taken.add(r.port);
+    // Its own port, unless another writer took it meanwhile (then this write moves it).
+    const own = current ? parseEntry(current) : null;
+    if (own?.ok && !taken.has(own.gateway.port)) return own.gateway.port;
+    const port = range ? freePort(range, taken) : null;
+    if (port === null) {
+      const e: ModelError = { source: entrySource(name), path: 'port', message: `no free port left in ${range ? `${range.lo}-${range.hi}` : 'the range'} for namespace ${namespaceKey(ns)} (WEIR_PORT_RANGE): give a port` };
+      throw conflict('port_range_exhausted', formatModelError(e), modelDetails([e]));
+    }
+    return port;
   }
 
   async delete(ctx: WriteContext, name: string, pre: Preconditions): Promise<void> {

@@ -1,8 +1,9 @@
 // Edits and conversions of a stored gateway's text. YAML is edited through the `yaml`
 // package's Document API so comments, key order and scalar styles survive; JSON is edited the
 // same way and written back with its original indentation and key order.
-import { isMap, isScalar, parseDocument, type Document, YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Document, YAMLMap } from 'yaml';
 import type { StoreFormat } from '../store/store-writer.js';
+import { targetRouteName } from '../model/index.js';
 
 /** `undefined`: leave as is; `null`: remove the field. */
 export interface RouteEdit {
@@ -30,13 +31,16 @@ export function editRoutes(text: string, format: StoreFormat, edits: ReadonlyMap
     return { ok: false, kind: 'unparsable', message: (err as Error).message };
   }
   if (doc.errors.length > 0) return { ok: false, kind: 'unparsable', message: doc.errors[0]?.message.split('\n')[0] ?? 'cannot parse' };
+  if (isMap(doc.contents)) asRouteMap(doc);
   const routes = isMap(doc.contents) ? doc.contents.get('routes', true) : undefined;
   if (!isMap(routes)) return { ok: false, kind: 'unparsable', message: 'the stored gateway has no routes map' };
-  const unknown = [...edits.keys()].filter((r) => !routes.items.some((p) => keyText(p.key) === r));
+  // A route is named by its key, or for Vamp's "[host:port]" keys also by the name Weir gives it.
+  const names = (k: string): string[] => (/^\[.*:[0-9]+\]$/.test(k) ? [k, targetRouteName(k)] : [k]);
+  const unknown = [...edits.keys()].filter((r) => !routes.items.some((p) => names(keyText(p.key)).includes(r)));
   if (unknown.length > 0) return { ok: false, kind: 'unknown_routes', routes: unknown };
 
   for (const pair of routes.items) {
-    const edit = edits.get(keyText(pair.key));
+    const edit = names(keyText(pair.key)).map((n) => edits.get(n)).find((e) => e !== undefined);
     if (!edit) continue;
     // `v1:` with no fields (null) or a scalar becomes a map so fields can be set on it.
     if (!isMap(pair.value)) pair.value = new YAMLMap(doc.schema);
@@ -58,6 +62,18 @@ export function editRoutes(text: string, format: StoreFormat, edits: ReadonlyMap
     }
   }
   return { ok: true, body: format === 'yaml' ? doc.toString({ lineWidth: 0 }) : orderedJson(doc.toJS({ mapAsMap: true }), jsonIndent(text)) + (text.endsWith('\n') ? '\n' : '') };
+}
+
+/** Vamp's list and single-name forms of `routes` become the map an edit can address (order kept). */
+function asRouteMap(doc: Document.Parsed): void {
+  const routes = doc.get('routes', true);
+  if (!isSeq(routes) && !(isScalar(routes) && typeof routes.value === 'string')) return;
+  const map = new YAMLMap(doc.schema);
+  for (const item of isSeq(routes) ? routes.items : [routes]) {
+    if (isScalar(item)) map.set(doc.createNode(String(item.value)), null);
+    else if (isMap(item)) for (const pair of item.items) map.items.push(pair);
+  }
+  doc.set('routes', map);
 }
 
 /** The stored text as a JSON value with key order kept (route order matters). */
@@ -88,4 +104,24 @@ export function orderedJson(v: unknown, indent: string | number, depth = 0): str
   }
   if (v === undefined) return 'null';
   return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * Fills in what the control API assigns: `port` (replacing an unassigned one) and a virtual
+ * host appended to `virtual_hosts` (a string or null becomes a list). Comments and order stay.
+ */
+export function placeFields(text: string, format: StoreFormat, fill: { port?: number | string; virtualHost?: string }): string {
+  const doc = parse(text);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return text; // the parser will say what is wrong
+  const root = doc.contents;
+  if (fill.port !== undefined) doc.set('port', doc.createNode(fill.port));
+  if (fill.virtualHost !== undefined) {
+    const current = root.get('virtual_hosts', true);
+    const list: unknown[] = isSeq(current) ? current.items.map((i) => (isScalar(i) ? i.value : i)) : isScalar(current) && typeof current.value === 'string' ? [current.value] : [];
+    if (!list.some((h) => typeof h === 'string' && h.toLowerCase() === fill.virtualHost)) {
+      if (isSeq(current)) current.add(doc.createNode(fill.virtualHost));
+      else doc.set('virtual_hosts', doc.createNode([...list, fill.virtualHost]));
+    }
+  }
+  return format === 'yaml' ? doc.toString({ lineWidth: 0 }) : orderedJson(doc.toJS({ mapAsMap: true }), jsonIndent(text)) + (text.endsWith('\n') ? '\n' : '');
 }

@@ -88,6 +88,8 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     audit: extras.audit ?? (fileAudit as FileAuditSink),
     logger: log,
     bodyLimitBytes: settings.bodyLimitBytes,
+    portRanges: settings.portRanges,
+    vhostDomain: settings.vhostDomain,
     ...(extras.events ? { events: extras.events } : {}),
     ...(extras.agentStatus ? { agentStatus: extras.agentStatus } : {}),
     ...(trafficMetrics ? { trafficMetrics } : {}),

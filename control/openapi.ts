@@ -62,7 +62,19 @@ function components(): Record<string, JsonSchema> {
       },
     },
     GatewayList: { type: 'object', properties: { namespace: { type: 'string' }, gateways: { type: 'array', items: ref('GatewaySummary') }, problems: { type: 'array', items: { type: 'object' } } } },
-    GatewayWritten: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, gateway: ref('GatewaySummary') } },
+    GatewayWritten: {
+      type: 'object',
+      properties: {
+        name: { type: 'string' },
+        version: { type: 'string' },
+        gateway: ref('GatewaySummary'),
+        assigned: {
+          type: 'object',
+          description: 'What the control API filled in: a port from WEIR_PORT_RANGE (the definition had none), a virtual host from WEIR_VHOST_DOMAIN. Absent when nothing was.',
+          properties: { port: { type: 'integer' }, virtual_host: { type: 'string' } },
+        },
+      },
+    },
     GatewayStatus: {
       type: 'object',
       properties: {

@@ -11,7 +11,8 @@ import { API_ROUTES, methodsForPath, type RouteSpec } from './api-routes.js';
 import { actor, allowed, authenticate, forbidden, type Access, type Principal } from './auth.js';
 import { ApiError, badRequest, conflict, notFound, type ErrorBody } from './errors.js';
 import type { AuditRecord } from '../events/contract.js';
-import { definitionAsJson, GatewayService, parseEntry, summarize, type Store } from './gateway-service.js';
+import { definitionAsJson, GatewayService, parseEntry, summarize, type Assigned, type Store } from './gateway-service.js';
+import { DEFAULT_PORT_RANGE, parsePortRanges, type PortRangeRule } from './gateway-placement.js';
 import { ROUTE_EDIT_FIELDS, type RouteEdit } from './gateway-text.js';
 import { ControlMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -54,6 +55,9 @@ export interface ControlServerOptions {
   /** Read-modify-write attempts on version conflicts when the client sent no If-Match. */
   casAttempts?: number;
   publishTimeoutMs?: number;
+  /** WEIR_PORT_RANGE and WEIR_VHOST_DOMAIN: what the API fills in on a write (control/gateway-placement.ts). */
+  portRanges?: readonly PortRangeRule[];
+  vhostDomain?: string | undefined;
   /** Where release policies and runs live; default: the store itself when it holds documents. */
   releaseStore?: ReleaseDocumentStore;
   /** Release transitions to NATS (`weir.<org>.<env>.releases.<gateway>`). */
@@ -112,6 +116,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
     ...(opts.agentStatus ? { agentStatus: opts.agentStatus } : {}),
     ...(opts.publishTimeoutMs !== undefined ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+    portRanges: opts.portRanges ?? parsePortRanges('WEIR_PORT_RANGE', DEFAULT_PORT_RANGE),
+    vhostDomain: opts.vhostDomain,
   });
   const releaseStore = opts.releaseStore ?? (isDocumentStore(opts.store) ? opts.store : undefined);
   const releases = releaseStore
@@ -184,8 +190,11 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
   };
   const param = (req: FastifyRequest, name: string): string => (req.params as Record<string, string>)[name] ?? '';
 
-  const written = (reply: FastifyReply, status: number, name: string, version: string, gateway: unknown) =>
-    reply.code(status).header('etag', `"${version}"`).send({ name, version, gateway });
+  const written = (reply: FastifyReply, status: number, name: string, version: string, gateway: unknown, assigned?: Assigned) =>
+    reply
+      .code(status)
+      .header('etag', `"${version}"`)
+      .send({ name, version, gateway, ...(assigned && Object.keys(assigned).length > 0 ? { assigned } : {}) });
 
   const handlers: Record<string, Handler> = {
     listGateways: async (req) => gateways.list(ctx(req).ns),
@@ -203,8 +212,8 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
       const spec = req.routeOptions.config.spec;
       const body = requireBody(req.body);
       const r = await gateways.put(ctx(req), param(req, 'name'), body, parsePreconditions(req.headers, spec?.preconditions ?? []));
-      const summary = summarize({ name: r.gateway.name, source: '', format: body.format, body: body.text, version: r.version });
-      return written(reply, r.created ? 201 : 200, r.gateway.name, r.version, summary);
+      const summary = summarize({ name: r.gateway.name, source: '', format: body.format, body: r.text, version: r.version });
+      return written(reply, r.created ? 201 : 200, r.gateway.name, r.version, summary, r.assigned);
     },
 
     deleteGateway: async (req, reply) => {

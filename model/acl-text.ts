@@ -11,14 +11,22 @@ export const COOKIE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 export const MAX_VALUE_LENGTH = 256;
 export const MAX_RAW_ACL_LENGTH = 1024;
 
-/** A value we single-quote in the ACL; returns an error message or null. */
+/** A value we quote with `quoteAclValue`; returns an error message or null. */
 export function checkQuotedValue(value: string): string | null {
   if (value === '') return 'the value is empty';
   if (value.length > MAX_VALUE_LENGTH) return `the value is longer than ${MAX_VALUE_LENGTH} characters`;
   if (CONTROL_CHARS.test(value)) return 'the value contains a control character (newline, tab, NUL, ...)';
-  if (value.includes("'")) return `the value contains "'": values are single-quoted in HAProxy, which has no escape for it`;
   if (value.includes('\\')) return 'the value contains a backslash, which is not allowed';
   return null;
+}
+
+/**
+ * One HAProxy word holding `value` literally: single-quoted (nothing is special inside), with
+ * each `'` written as `'\''` (close the quotes, an escaped quote, reopen), as in a shell.
+ * Only for values `checkQuotedValue` accepted (no control characters).
+ */
+export function quoteAclValue(value: string): string {
+  return `'${value.split("'").join("'\\''")}'`;
 }
 
 const FETCH_NAME = /^[a-z][a-z0-9_.]*/;

@@ -1,13 +1,33 @@
 // The condition language: Vamp's DSL (`user-agent = Firefox and has cookie beta`) and raw
 // HAProxy ACLs (`< path_beg /api >`), compiled to disjunctive normal form because an HAProxy
 // `if` cannot nest parentheses: `use_backend b if a !b or c` is all it can say.
+// Every spelling Vamp's ConditionDefinitionParser accepts is accepted here with its meaning
+// (comparison synonyms, `user.agent`, `contains`, `is`, `!`/`not`/`misses` negations, the
+// user-agent name table); where Weir means something else it is said in GATEWAY-REFERENCE.md.
+// Public entry points (stable, shared with release policies): parseCondition -> ConditionAst,
+// compileCondition -> CompiledCondition (DNF of ACL literals).
 import type { AclLiteral, CompiledCondition } from './gateway.js';
-import { checkQuotedValue, checkRawAcl, COOKIE_NAME, HEADER_NAME } from './acl-text.js';
+import { checkQuotedValue, checkRawAcl, COOKIE_NAME, HEADER_NAME, quoteAclValue } from './acl-text.js';
 
 export const MAX_CONDITION_LENGTH = 4096;
 export const MAX_CLAUSES = 64;
 export const MAX_LITERALS_PER_CLAUSE = 32;
 const MAX_DEPTH = 32;
+
+/**
+ * Vamp's user-agent names (its `user-agents.yml`): `user-agent = <name>` with one of these names,
+ * in any case, means all of the substrings; any other value is one substring, as written.
+ */
+export const USER_AGENT_NAMES: Readonly<Record<string, readonly string[]>> = {
+  chrome: ['Chrome'],
+  firefox: ['Firefox'],
+  safari: ['Safari', 'Version'],
+  edge: ['Edge'],
+  ie: ['MSIE'],
+};
+
+/** `user-agent`, `user.agent`, `useragent` in any case (Vamp: "user" ["-" | "."] "agent"). */
+const USER_AGENT_WORD = /^user[-.]?agent$/i;
 
 export type ConditionAst =
   | { kind: 'const'; value: boolean }
@@ -126,11 +146,21 @@ class Lexer {
     const col = this.pos + 1;
     const q = s[this.pos];
     if (q === "'" || q === '"') {
-      const end = s.indexOf(q, this.pos + 1);
-      if (end < 0) this.fail(`unterminated quoted value`, col);
-      const text = s.slice(this.pos + 1, end);
-      this.pos = end + 1;
-      return { text, col };
+      // A doubled quote inside the quotes stands for one: 'it''s' and "a ""b"" c" (Vamp).
+      let text = '';
+      let i = this.pos + 1;
+      for (;;) {
+        const end = s.indexOf(q, i);
+        if (end < 0) this.fail(`unterminated quoted value`, col);
+        text += s.slice(i, end);
+        if (s[end + 1] === q) {
+          text += q;
+          i = end + 2;
+          continue;
+        }
+        this.pos = end + 1;
+        return { text, col };
+      }
     }
     let end = this.pos;
     while (end < s.length) {
@@ -229,12 +259,12 @@ class Parser {
     return t;
   }
 
-  /** The value as an ACL pattern: single-quoted, after `--` when it starts with "-" (HAProxy would take it for a flag, quotes or not). */
-  private value(): string {
+  /** The value as read, checked for what may be quoted on a config line. */
+  private rawValue(): string {
     const v = this.lx.readValue();
     const problem = checkQuotedValue(v.text);
     if (problem) throw new ConditionSyntaxError(`${problem} at column ${v.col}`);
-    return `${v.text.startsWith('-') ? '-- ' : ''}'${v.text}'`;
+    return v.text;
   }
 
   private name(kind: 'cookie' | 'header'): string {
@@ -249,29 +279,47 @@ class Parser {
     return t.text;
   }
 
+  /**
+   * After `user-agent` or `host`: true for a negation. Vamp's ComparisonOperator:
+   * `=`, `==`, `is`, `has`, `contains` compare; `!=`, `!`, `not`, `misses` negate.
+   */
   private comparison(): boolean {
     const op = this.lx.next();
-    if (op.kind === 'word' && (op.text === '=' || op.text === '==')) return false;
-    if (op.kind === 'word' && op.text === '!=') return true;
-    this.unexpected(op, '"=", "==" or "!="');
+    if (op.kind === 'not') return true;
+    if (op.kind === 'word') {
+      const o = op.text.toLowerCase();
+      if (o === '=' || o === '==' || o === 'is' || o === 'has' || o === 'contains') return false;
+      if (o === '!=' || o === 'misses') return true;
+    }
+    this.unexpected(op, '"=", "==", "!=", "is", "not", "has", "contains" or "misses"');
+  }
+
+  /** After a cookie or header name: `has` / `contains` (true) or `misses` (false). */
+  private contains(): boolean {
+    const op = this.expectWord('"has", "contains" or "misses"');
+    const o = op.text.toLowerCase();
+    if (o === 'has' || o === 'contains') return true;
+    if (o === 'misses') return false;
+    this.unexpected(op, '"has", "contains" or "misses"');
   }
 
   private parseTerm(t: Token): ConditionAst {
     const kw = t.text.toLowerCase();
     const maybeNot = (negate: boolean, ast: ConditionAst): ConditionAst => (negate ? { kind: 'not', operand: ast } : ast);
+    if (USER_AGENT_WORD.test(t.text)) {
+      const negate = this.comparison();
+      return maybeNot(negate, userAgent(this.rawValue()));
+    }
     switch (kw) {
       case 'true':
       case 'false':
         return { kind: 'const', value: kw === 'true' };
-      case 'user-agent': {
-        const negate = this.comparison();
-        return maybeNot(negate, { kind: 'literal', acl: `req.fhdr(User-Agent) -m sub ${this.value()}` });
-      }
       case 'host': {
         const negate = this.comparison();
-        return maybeNot(negate, { kind: 'literal', acl: `req.hdr(host),field(1,:) -i ${this.value()}` });
+        return maybeNot(negate, { kind: 'literal', acl: hostAcl(this.rawValue()) });
       }
       case 'has':
+      case 'contains':
       case 'misses': {
         const what = this.expectWord('"cookie" or "header"');
         const w = what.text.toLowerCase();
@@ -283,16 +331,69 @@ class Parser {
       case 'cookie':
       case 'header': {
         const n = this.name(kw);
-        const op = this.expectWord('"has" or "misses"');
-        const o = op.text.toLowerCase();
-        if (o !== 'has' && o !== 'misses') this.unexpected(op, '"has" or "misses"');
+        const has = this.contains();
         const fetch = kw === 'cookie' ? `req.cook(${n})` : `req.fhdr(${n})`;
-        return maybeNot(o === 'misses', { kind: 'literal', acl: `${fetch} -m sub ${this.value()}` });
+        return maybeNot(!has, { kind: 'literal', acl: `${fetch} -m sub ${pattern(this.rawValue())}` });
       }
       default:
-        this.unexpected(t, 'a condition ("user-agent", "host", "has", "misses", "cookie", "header", "true", "false", "<...>")');
+        this.notATerm(t);
     }
   }
+
+  /** An unknown word: when the text from here reads as a raw HAProxy ACL, say how to write one. */
+  private notATerm(t: Token): never {
+    const expected = 'a condition ("user-agent", "host", "has", "misses", "cookie", "header", "true", "false", "<...>")';
+    const rest = this.lx.src.slice(t.col - 1);
+    const candidate = (/^.*?(?= +(?:and|or)(?=[ (!<]|$)| *(?:&&|\|\|)|$)/i.exec(rest)?.[0] ?? rest).trim();
+    if (looksLikeRawAcl(candidate)) {
+      throw new ConditionSyntaxError(
+        `unexpected ${describe(t)} at column ${t.col}, expected ${expected}; if ${quoteText(candidate)} is a raw HAProxy ACL, write it in brackets: "< ${candidate} >" (Weir never passes unbracketed text to HAProxy)`,
+      );
+    }
+    this.unexpected(t, expected);
+  }
+}
+
+const BARE_FETCHES = new Set(['src', 'dst', 'method', 'path', 'url', 'base', 'query', 'hdr', 'cook', 'ssl_fc', 'always_true', 'always_false']);
+const WEIR_KEYWORD = /^(?:not|has|contains|misses|cookie|header|host|true|false|user[-.]?agent)$/i;
+
+/**
+ * Whether unbracketed text reads as a raw HAProxy ACL (what Vamp passed on unparsed): a fetch
+ * name with arguments, "_" or "." (hdr_sub(...), path_beg, req.hdr) or a common bare one (src,
+ * method, ...), then a pattern, and valid as `< … >`. Used for hints and by `weir import vamp`.
+ */
+export function looksLikeRawAcl(text: string): boolean {
+  const t = text.trim();
+  const fetch = /^[a-z][a-z0-9_.]*/.exec(t)?.[0] ?? '';
+  if (fetch === '' || WEIR_KEYWORD.test(fetch)) return false;
+  const fetchLike = /[_.]/.test(fetch) || t[fetch.length] === '(' || BARE_FETCHES.has(fetch);
+  return fetchLike && / |\(/.test(t) && !/[<>]/.test(t) && checkRawAcl(t) === null;
+}
+
+function quoteText(s: string): string {
+  return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s);
+}
+
+/** An ACL pattern: HAProxy-quoted, after `--` when it starts with "-" (HAProxy would take it for a flag, quotes or not). */
+function pattern(value: string): string {
+  return `${value.startsWith('-') ? '-- ' : ''}${quoteAclValue(value)}`;
+}
+
+/** `user-agent = v`: Vamp's name table, else one case-sensitive substring. */
+function userAgent(value: string): ConditionAst {
+  const key = value.toLowerCase();
+  const subs = Object.hasOwn(USER_AGENT_NAMES, key) ? (USER_AGENT_NAMES[key] as readonly string[]) : [value];
+  const lits: ConditionAst[] = subs.map((v) => ({ kind: 'literal', acl: `req.fhdr(User-Agent) -m sub ${pattern(v)}` }));
+  return lits.length === 1 ? (lits[0] as ConditionAst) : { kind: 'and', operands: lits };
+}
+
+/**
+ * `host = h`: the Host header without its port, case-insensitively (RFC 9110: host names are
+ * case-insensitive; clients add the port only when it is not the scheme's default). A value with
+ * a ":" (a port, an IPv6 literal) compares the whole header, still ignoring case.
+ */
+function hostAcl(value: string): string {
+  return value.includes(':') ? `req.hdr(host) -i ${pattern(value)}` : `req.hdr(host),field(1,:) -i ${pattern(value)}`;
 }
 
 /** Parses the DSL to an AST; throws ConditionSyntaxError. */

@@ -7,13 +7,26 @@ export interface ModelError {
   /** Dotted field path, e.g. `routes.v2.weight`; empty for the whole document. */
   path: string;
   message: string;
+  /** Where in the YAML/JSON text the field is (1-based), when the document was text. */
+  line?: number;
+  column?: number;
 }
+
+/** Finds a field in the source text: `routes.v2.weight` → line and column of its value. */
+export type Locator = (at: readonly PathSegment[], opts?: { key?: boolean }) => { line: number; column: number } | undefined;
 
 export type PathSegment = string | number;
 
-/** `shop.yaml: routes.v2.weight: weights add up to 110%, must be 100%` (path omitted when empty). */
+/** `shop.yaml:12:7: routes.v2.weight: weights add up to 110%, must be 100%` (position and path omitted when unknown or empty). */
 export function formatModelError(e: ModelError): string {
-  return [e.source, e.path, e.message].filter((part) => part !== '').join(': ');
+  const where = e.line !== undefined && e.column !== undefined ? `${e.source}:${e.line}:${e.column}` : e.source;
+  return [where, e.path, e.message].filter((part) => part !== '').join(': ');
+}
+
+/** A model error for `at`, with its position when a locator is given. */
+export function modelError(source: string, at: readonly PathSegment[], message: string, locate?: Locator, locateAt: readonly PathSegment[] = at): ModelError {
+  const pos = locate?.(locateAt);
+  return { source, path: formatPath(at), message, ...(pos ? { line: pos.line, column: pos.column } : {}) };
 }
 
 const SIMPLE_KEY = /^[A-Za-z0-9_-]+$/;
@@ -35,14 +48,11 @@ export function quote(value: string, max = 80): string {
   return JSON.stringify(cut);
 }
 
-// Vamp's read-only output fields are rejected like any unknown field; the hint says why.
+// Fields of Vamp's export where Weir has none; the hint says what to write instead.
 const VAMP_FIELD_HINTS: Record<string, string> = {
-  lookup_name: 'a read-only Vamp output field; remove it',
-  internal: 'a read-only Vamp output field; remove it',
-  deployed: 'a read-only Vamp output field; remove it',
-  service: 'a read-only Vamp output field; remove it',
-  kind: 'a Vamp API field; remove it',
-  selector: 'Vamp route selectors are not supported; list targets explicitly',
+  name: 'a Vamp export target: write "host:port" (weir import vamp converts a Vamp export)',
+  url: 'a Vamp export target: write "host:port" (weir import vamp converts a Vamp export)',
+  instances: 'Vamp 0.9 route instances: list them as targets ("host:port"); weir import vamp converts a Vamp export',
 };
 
 type Issue = z.core.$ZodIssue;
@@ -51,40 +61,39 @@ type Issue = z.core.$ZodIssue;
  * Maps zod issues to model errors. Our schema sets human messages on the checks it defines;
  * here we replace zod's generic ones (unknown keys, union failures, missing fields).
  */
-export function issuesToModelErrors(source: string, issues: readonly Issue[], base: readonly PathSegment[] = []): ModelError[] {
+export function issuesToModelErrors(source: string, issues: readonly Issue[], base: readonly PathSegment[] = [], locate?: Locator): ModelError[] {
   const out: ModelError[] = [];
+  const err = (at: readonly PathSegment[], message: string) => out.push(modelError(source, at, message, locate));
   for (const issue of issues) {
     const path = [...base, ...(issue.path as PathSegment[])];
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys) {
-          const hint = Object.hasOwn(VAMP_FIELD_HINTS, key) ? ` (${VAMP_FIELD_HINTS[key]})` : '';
-          out.push({ source, path: formatPath(path), message: `unknown field ${quote(key)}${hint}` });
+          const inTarget = path.length >= 2 && path[path.length - 2] === 'targets' && typeof path[path.length - 1] === 'number';
+          const hint = Object.hasOwn(VAMP_FIELD_HINTS, key) && (inTarget || key === 'instances') ? ` (${VAMP_FIELD_HINTS[key]})` : '';
+          out.push(modelError(source, path, `unknown field ${quote(key)}${hint}`, locate && ((at) => locate(at, { key: true })), [...path, key]));
         }
         break;
       case 'invalid_key':
-        out.push(...issuesToModelErrors(source, issue.issues, path));
+        // The key itself is wrong: point at it, not at its value.
+        out.push(...issuesToModelErrors(source, issue.issues, path, locate && ((at) => locate(at, { key: true }))));
         break;
       case 'invalid_union': {
         if ('input' in issue && issue.input === undefined) {
-          out.push({ source, path: formatPath(path), message: 'required field is missing' });
+          err(path, 'required field is missing');
           break;
         }
         // When exactly one alternative got past the type check, its errors are the useful ones.
         const deep = issue.errors.filter((branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0));
-        if (deep.length === 1 && deep[0]) out.push(...issuesToModelErrors(source, deep[0], path));
-        else out.push({ source, path: formatPath(path), message: issue.message });
+        if (deep.length === 1 && deep[0]) out.push(...issuesToModelErrors(source, deep[0], path, locate));
+        else err(path, issue.message);
         break;
       }
       case 'invalid_type':
-        out.push({
-          source,
-          path: formatPath(path),
-          message: 'input' in issue && issue.input === undefined ? 'required field is missing' : issue.message,
-        });
+        err(path, 'input' in issue && issue.input === undefined ? 'required field is missing' : issue.message);
         break;
       default:
-        out.push({ source, path: formatPath(path), message: issue.message });
+        err(path, issue.message);
     }
   }
   return out;

@@ -8,4 +8,4 @@ export { fillWeights, type WeightResult } from './weights.js';
 export { checkNamespace, type Candidate, type NamespaceOptions, type NamespaceResult } from './namespace.js';
 export { gatewayJsonSchema, type JsonSchema } from './json-schema.js';
 export { GatewayInputSchema, type GatewayInput } from './schema.js';
-export { defaultBalance } from './normalize.js';
+export { defaultBalance, targetRouteName } from './normalize.js';

@@ -101,7 +101,8 @@ export function defineControlContract(t: Test<ContractContext>): void {
     const sum = await fx.api('PUT', `${path}/weights`, { body: { v1: 60, v2: 30 } });
     assert.is(sum.status, 400);
     assert.is(code(sum), 'invalid_gateway');
-    assert.is(message(sum), 'shop: routes.v2.weight: weights add up to 90%, must be 100%');
+    // The position is the line and column in the stored text the edit produced.
+    assert.match(message(sum), /^shop:\d+:\d+: routes\.v2\.weight: weights add up to 90%, must be 100% \(or 0%, to route by conditions only\)$/);
     const unknown = await fx.api('PUT', `${path}/weights`, { body: { v1: 50, v9: 50 } });
     assert.is(unknown.status, 400);
     assert.is(code(unknown), 'unknown_route');
@@ -111,7 +112,7 @@ export function defineControlContract(t: Test<ContractContext>): void {
     assert.is(code(noRoute), 'route_not_found');
     const badCond = await fx.api('PATCH', `${path}/routes/v1`, { body: { condition: 'has cookie' } });
     assert.is(badCond.status, 400);
-    assert.is(message(badCond), 'shop: routes.v1.condition: unexpected end of condition at column 11, expected a cookie name');
+    assert.match(message(badCond), /^shop:\d+:\d+: routes\.v1\.condition: unexpected end of condition at column 11, expected a cookie name$/);
 
     // PUT on a route replaces its three fields: the condition goes, the weight is set.
     const replaced = await fx.api('PUT', `${path}/routes/v2`, { body: { weight: 20 } });

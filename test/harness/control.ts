@@ -1,5 +1,6 @@
 // A control API on a free port over a given store, with one token per role/tenant and an
 // in-memory audit log. Requests go through fetch, so they cross real HTTP.
+import type { PortRangeRule } from '../../control/gateway-placement.js';
 import type { Namespace } from '../../store/store.js';
 import { silentLogger } from '../../runtime/log.js';
 import { MemoryAuditSink } from '../../control/audit-file.js';
@@ -44,7 +45,7 @@ export const nsPath = (ns: Namespace, rest = ''): string => `/api/v1/namespaces/
 
 export async function startControl(
   store: Store,
-  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture; releaseStore?: ReleaseDocumentStore } = {},
+  opts: { events?: ChangePublisher; agentStatus?: AgentStatusSource; trafficMetrics?: TrafficMetricsSource; bodyLimitBytes?: number; casAttempts?: number; replicaOf?: ControlFixture; releaseStore?: ReleaseDocumentStore; portRanges?: PortRangeRule[]; vhostDomain?: string } = {},
 ): Promise<ControlFixture> {
   const tokens = opts.replicaOf?.tokens ?? new MemoryTokenStore();
   const audit = opts.replicaOf?.audit ?? new MemoryAuditSink();
@@ -72,6 +73,8 @@ export async function startControl(
     ...(opts.trafficMetrics ? { trafficMetrics: opts.trafficMetrics } : {}),
     ...(opts.bodyLimitBytes !== undefined ? { bodyLimitBytes: opts.bodyLimitBytes } : {}),
     ...(opts.casAttempts !== undefined ? { casAttempts: opts.casAttempts } : {}),
+    ...(opts.portRanges !== undefined ? { portRanges: opts.portRanges } : {}),
+    ...(opts.vhostDomain !== undefined ? { vhostDomain: opts.vhostDomain } : {}),
     ...(opts.releaseStore ? { releaseStore: opts.releaseStore } : {}),
   });
   const { port } = await server.listen('127.0.0.1', 0);

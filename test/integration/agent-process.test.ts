@@ -43,7 +43,7 @@ t('weir validate: exit 0 for good files, 1 with file: field: reason for bad ones
   assert.match(ok.stdout, /ok  .*good\.yaml: gateway good on port 8080\/http, 1 route/);
   const failed = await run(process.execPath, [CLI, 'validate', good, bad]).then(() => null, (e: { code: number; stderr: string }) => e);
   assert.is(failed?.code, 1);
-  assert.match(failed?.stderr ?? '', /bad\.json: port: /);
+  assert.match(failed?.stderr ?? '', /bad\.json:1:\d+: port: /);
   // Judged as an agent with the same settings would: its own listeners' ports are taken.
   const monitor = join(dir.path, 'monitor.yaml');
   await writeFile(monitor, gatewayYaml('monitor', 1988, { a: { weight: 100, targets: [1] } }));

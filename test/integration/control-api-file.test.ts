@@ -168,12 +168,17 @@ t('tokens: issue shows the secret once, list never does, revocation is immediate
 });
 
 t('validation errors carry the model\'s messages with the gateway name as source', async ({ fx }) => {
-  const r = await fx.api('PUT', nsPath(A, '/gateways/web'), { body: 'port: 0\nroutes:\n  v1:\n    weight: 150\n    lookup_name: x\n' });
+  const r = await fx.api('PUT', nsPath(A, '/gateways/web'), { body: 'port: 0\nroutes:\n  v1:\n    weight: 150\n    lookup_name: x\n  v2:\n    selector: label(v)(1)\n' });
   assert.is(r.status, 400);
   assert.is(code(r), 'invalid_gateway');
   const details = (r.json as { error: { details: Array<{ text: string }> } }).error.details.map((d) => d.text);
-  assert.ok(details.includes('web: port: port 0 (auto-assign) is not supported: give a port between 1 and 65535'), details.join('\n'));
-  assert.ok(details.some((d) => d.startsWith('web: routes.v1: unknown field "lookup_name" (a read-only Vamp output field')), details.join('\n'));
+  // Port 0 is Vamp's "unassigned": the API would assign one, so the other errors are what is reported, with line and column.
+  assert.ok(details.includes('web:4:13: routes.v1.weight: weight must be between 0% and 100%'), details.join('\n'));
+  const vampOnly = await fx.api('PUT', nsPath(A, '/gateways/web'), { body: 'port: 0\nroutes:\n  v1:\n    lookup_name: x\n' });
+  const vampDetails = (vampOnly.json as { error: { details: Array<{ text: string }> } }).error.details.map((d) => d.text);
+  assert.ok(vampDetails.some((d) => d.startsWith('web:4:18: routes.v1.lookup_name: Vamp\'s "lookup_name" is not supported when set ("x"): a read-only Vamp output field')), vampDetails.join('\n'));
+  const first = (r.json as { error: { details: Array<{ line?: number; column?: number }> } }).error.details[0];
+  assert.equal([first?.line, first?.column], [4, 13]);
   const yamlErr = await fx.api('PUT', nsPath(A, '/gateways/web'), { body: 'port: 80\nport: 81\nroutes: {}\n' });
   assert.is(yamlErr.status, 400);
   assert.is(code(yamlErr), 'invalid_yaml');

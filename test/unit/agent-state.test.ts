@@ -58,10 +58,10 @@ book('an invalid new version falls back to the applied one; a deleted entry disa
   const first = b.resolve({ entries: [entry('a', ok('a', 80), '1'), entry('b', ok('b', 81), '1')], problems: [] });
   assert.is(first.desired.length, 2);
   b.commit(first.desired);
-  const second = b.resolve({ entries: [entry('a', 'name: a\nport: 80\nroutes: {}\n', '2'), entry('b', ok('b', 81), '1')], problems: [] });
+  const second = b.resolve({ entries: [entry('a', 'name: a\nport: 80\nroutes: {v1: {weight: 50%}}\n', '2'), entry('b', ok('b', 81), '1')], problems: [] });
   assert.equal(second.desired.map((d) => `${d.gateway.name}@${d.entry.version}`).sort(), ['a@1', 'b@1']);
   assert.is(second.problems[0]?.servingVersion, '1');
-  assert.match(second.problems[0]!.errors.join(), /^a\.yaml: routes/);
+  assert.match(second.problems[0]!.errors.join(), /^a\.yaml:3:23: routes\.v1\.weight: /);
   const third = b.resolve({ entries: [entry('b', ok('b', 81), '1')], problems: [] });
   assert.equal(third.desired.map((d) => d.gateway.name), ['b']);
 });

@@ -48,6 +48,18 @@ t('JSON edits keep indentation and key order, including integer-like route names
   assert.is(orderedJson(new Map([['a', [1, new Map([['b', null]])]]]), 0), '{"a":[1,{"b":null}]}');
 });
 
+t("Vamp's route forms can be edited: list and single-name routes become a map, \"[host:port]\" routes answer to their Weir name", () => {
+  const list = editRoutes('port: 80\nroutes:\n  - a   # first\n  - b: {weight: 10%}\n', 'yaml', new Map([['a', { weight: 90 }]]));
+  assert.ok(list.ok, JSON.stringify(list));
+  const body = (list as { body: string }).body;
+  assert.match(body, /a:\n\s+weight: 90/);
+  assert.match(body, /b: \{ weight: 10% \}/);
+  const single = editRoutes('port: 80\nroutes: web\n', 'yaml', new Map([['web', { weight: 100 }]]));
+  assert.ok(single.ok && /web:\n\s+weight: 100/.test(single.body), JSON.stringify(single));
+  const ext = editRoutes('port: 80\nroutes:\n  "[10.0.0.1:80]": {weight: 50%}\n  v2: {weight: 50%}\n', 'yaml', new Map([['10.0.0.1_80', { weight: 20 }], ['v2', { weight: 80 }]]));
+  assert.ok(ext.ok && ext.body.includes('"[10.0.0.1:80]": { weight: 20 }'), JSON.stringify(ext));
+});
+
 t('unknown routes and unparsable stored text are reported, nothing is written', () => {
   assert.equal(editRoutes(YAML, 'yaml', new Map([['v9', { weight: 1 }], ['v1', { weight: 1 }]])), { ok: false, kind: 'unknown_routes', routes: ['v9'] });
   assert.equal(editRoutes('port: 80\n', 'yaml', new Map([['v1', { weight: 1 }]])).ok, false);

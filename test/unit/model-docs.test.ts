@@ -31,13 +31,15 @@ test('the reference documents every field', () => {
 
 test('JSON Schema: strict objects, required fields, descriptions everywhere', () => {
   const s = gatewayJsonSchema() as { required?: string[]; additionalProperties?: unknown; properties: Record<string, { description?: string }> };
-  assert.equal(s.required, ['port', 'routes']);
+  assert.equal(s.required, ['port']);
   assert.is(s.additionalProperties, false);
   for (const [k, v] of Object.entries(s.properties)) assert.ok(typeof v.description === 'string' && v.description.length > 10, k);
-  const routes = s.properties.routes as unknown as { propertyNames: { pattern: string }; additionalProperties: { additionalProperties: unknown; properties: Record<string, { description?: string }> } };
-  assert.is(routes.propertyNames.pattern, '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$');
-  assert.is(routes.additionalProperties.additionalProperties, false);
-  for (const [k, v] of Object.entries(routes.additionalProperties.properties)) assert.ok(typeof v.description === 'string', `routes.<name>.${k}`);
+  // The map form first; its values are a route object, "host:port" or null.
+  const map = (s.properties.routes as unknown as { anyOf: Array<{ propertyNames: { pattern: string }; additionalProperties: { anyOf: Array<{ additionalProperties: unknown; properties: Record<string, { description?: string }> }> } }> }).anyOf[0]!;
+  assert.ok(new RegExp(map.propertyNames.pattern).test('v1') && new RegExp(map.propertyNames.pattern).test('[10.0.0.1:80]') && !new RegExp(map.propertyNames.pattern).test('a/b'));
+  const route = map.additionalProperties.anyOf[0]!;
+  assert.is(route.additionalProperties, false);
+  for (const [k, v] of Object.entries(route.properties)) assert.ok(typeof v.description === 'string', `routes.<name>.${k}`);
   JSON.stringify(s); // serialisable for the OpenAPI document
 });
 test.run();

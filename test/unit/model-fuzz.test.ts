@@ -8,6 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { compileCondition, formatPath, parseGateway, validateGatewayInput, type AclLiteral, type Gateway, type ParseResult } from '../../model/index.js';
+import { USER_AGENT_NAMES } from '../../model/condition.js';
+import { quoteAclValue } from '../../model/acl-text.js';
 import { haproxyBin } from '../harness/haproxy-bin.js';
 import { tempDir } from '../harness/tmp.js';
 
@@ -19,7 +21,7 @@ const NUM_RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const chars = (s: string) => fc.constantFrom(...s.split(''));
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** DSL value characters: printable, including spaces, double quotes and HAProxy specials; no `'` or `\`. */
-const VALUE_CHARS = `${ALNUM} "#$%&()*+,-./:;<=>?@[]^_\`{|}~!é日`;
+const VALUE_CHARS = `${ALNUM} "'#$%&()*+,-./:;<=>?@[]^_\`{|}~!é日`;
 const REWRITE_CHARS = `${ALNUM}!$&()*+,-./:;<=>?@[]^_\`{|}~`;
 
 const gatewayName = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?$/);
@@ -29,10 +31,12 @@ const cookieName = fc.stringMatching(/^[A-Za-z0-9_.-]{1,16}$/);
 const value = fc.string({ unit: chars(VALUE_CHARS), minLength: 1, maxLength: 24 }).filter((v) => v.trim() !== '' || v.length > 0);
 const argName = fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/);
 
-/** A DSL value as written: quoted with whichever quote it does not contain. */
-const writeValue = (v: string) => (v.includes('"') ? `'${v}'` : `"${v}"`);
+/** A DSL value as written: quoted, a quote inside doubled (Vamp's escape). */
+const writeValue = (v: string) => (v.includes('"') && !v.includes("'") ? `'${v}'` : `"${v.replace(/"/g, '""')}"`);
 /** How the compiler writes a value into the ACL. */
-const aclValue = (v: string) => `${v.startsWith('-') ? '-- ' : ''}'${v}'`;
+const aclValue = (v: string) => `${v.startsWith('-') ? '-- ' : ''}${quoteAclValue(v)}`;
+/** Values that are not one of Vamp's user-agent names (those expand to several tests). */
+const uaValue = value.filter((v) => !Object.hasOwn(USER_AGENT_NAMES, v.toLowerCase()));
 
 interface Leaf {
   dsl: string;
@@ -42,19 +46,19 @@ interface Leaf {
 type Cond = { kind: 'leaf'; leaf: Leaf } | { kind: 'const'; value: boolean } | { kind: 'not'; c: Cond } | { kind: 'and' | 'or'; a: Cond; b: Cond };
 
 const leaf: fc.Arbitrary<Leaf> = fc.oneof(
-  fc.tuple(fc.constantFrom('=', '==', '!='), value, fc.constantFrom('user-agent', 'User-Agent')).map(([op, v, kw]) => ({
+  fc.tuple(fc.constantFrom('=', '==', '!='), uaValue, fc.constantFrom('user-agent', 'User-Agent')).map(([op, v, kw]) => ({
     dsl: `${kw} ${op} ${writeValue(v)}`,
     acl: `req.fhdr(User-Agent) -m sub ${aclValue(v)}`,
     negated: op === '!=',
   })),
-  fc.tuple(fc.constantFrom('=', '!='), value).map(([op, v]) => ({ dsl: `host ${op} ${writeValue(v)}`, acl: `req.hdr(host),field(1,:) -i ${aclValue(v)}`, negated: op === '!=' })),
+  fc.tuple(fc.constantFrom('=', '!='), value).map(([op, v]) => ({ dsl: `host ${op} ${writeValue(v)}`, acl: `req.hdr(host)${v.includes(':') ? '' : ',field(1,:)'} -i ${aclValue(v)}`, negated: op === '!=' })),
   fc.tuple(fc.constantFrom('has', 'misses', 'HAS'), cookieName).map(([op, n]) => ({ dsl: `${op} cookie ${n}`, acl: `req.cook(${n}) -m found`, negated: op === 'misses' })),
   fc.tuple(fc.constantFrom('has', 'misses'), headerName).map(([op, n]) => ({ dsl: `${op} header ${n}`, acl: `req.hdr_cnt(${n}) gt 0`, negated: op === 'misses' })),
   fc.tuple(cookieName, fc.constantFrom('has', 'misses'), value).map(([n, op, v]) => ({ dsl: `cookie ${n} ${op} ${writeValue(v)}`, acl: `req.cook(${n}) -m sub ${aclValue(v)}`, negated: op === 'misses' })),
   fc.tuple(headerName, fc.constantFrom('has', 'misses'), value).map(([n, op, v]) => ({ dsl: `header ${n} ${op} ${writeValue(v)}`, acl: `req.fhdr(${n}) -m sub ${aclValue(v)}`, negated: op === 'misses' })),
   // Raw ACLs that HAProxy 2.6 accepts.
   fc.stringMatching(/^\/[A-Za-z0-9_.\/-]{0,12}$/).map((p) => ({ dsl: `< path_beg ${p} >`, acl: `path_beg ${p}`, negated: false })),
-  fc.tuple(headerName, value).map(([h, v]) => ({ dsl: `<req.hdr(${h}) -m str -- '${v}'>`, acl: `req.hdr(${h}) -m str -- '${v}'`, negated: false })),
+  fc.tuple(headerName, value.filter((v) => !v.includes("'"))).map(([h, v]) => ({ dsl: `<req.hdr(${h}) -m str -- '${v}'>`, acl: `req.hdr(${h}) -m str -- '${v}'`, negated: false })),
   fc.tuple(headerName, fc.nat(9)).map(([h, n]) => ({ dsl: `< hdr_cnt(${h}) gt ${n} >`, acl: `hdr_cnt(${h}) gt ${n}`, negated: false })),
   fc.constant({ dsl: '< method GET POST >', acl: 'method GET POST', negated: false }),
   fc.constant({ dsl: '< src 10.0.0.0/8 >', acl: 'src 10.0.0.0/8', negated: false }),

@@ -51,7 +51,7 @@ t('single hop: one frontend per gateway choosing a backend per request from the 
   const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
   const { config, maps } = await new ConfigRenderer().render(model, settings('/st'));
   assert.match(config, /^frontend shop\n  bind 0\.0\.0\.0:8080\n  mode http$/m);
-  assert.match(config, /^  use_backend %\[rand\(100\),map_int\(\/st\/maps\/shop\.weights\.map\)\]$/m);
+  assert.match(config, /^  use_backend %\[rand\(100\),map_int\(\/st\/maps\/shop\.weights\.map,weir_http_503\)\]$/m);
   assert.match(config, /^  use_backend shop:v2 if shop_c1_0 !shop_c1_1 shop_s1$/m);
   assert.match(config, /^  server s1 ipv6@::1:81$/m);
   assert.match(config, /^  server s0 backend\.internal:8080$/m);
