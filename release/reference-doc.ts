@@ -75,6 +75,7 @@ export function renderReleaseReference(): string {
     '* Numbers: `0.05`, `1e-3`, with an optional unit: `50ms` = 0.05, `2s` = 2, `1%` = 0.01.',
     '* `baselines.<name>`: a baseline of the policy (a duration baseline is its number of seconds).',
     '* Arithmetic `+ - * /`, unary `-`, parentheses; functions `min(a, b, …)`, `max(a, b, …)`, `abs(a)`.',
+    '* `lower(side.errorRate)`, `upper(side.errorRate)` (also of `health`): the 95 % Wilson score bounds of that ratio given the side\'s request count. `lower(target.errorRate) <= upper(source.errorRate) * 1.2 + 0.001` fails only when the target is worse **beyond sampling noise**: two errors in 200 requests against one in 200 pass, every request failing fails even on 20 requests.',
     '* Comparisons `< <= > >= == !=` (not chained), combined with `and`/`&&`, `or`/`||`, `not`/`!`; `not` binds tighter than `and`, `and` than `or`.',
     '* The whole expression must be a comparison. Errors name the column: `policy "canary": conditions[1].value: column 8: unknown metric "latency": metrics are …`.',
     '* A figure the window does not have (p95 without timed requests) or arithmetic without an answer (division by zero) makes the condition Inconclusive, never Failed.',
