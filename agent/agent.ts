@@ -340,6 +340,8 @@ export class Agent {
     await this.cacheChain.catch(() => undefined);
     await this.store.close().catch(() => undefined);
     this.runtime.close();
+    // [telemetry] last counter read and the worker sessions closed, or HAProxy's stop would wait for them.
+    await this.telemetry?.beforeHaproxyStop();
     await this.haproxy.stop({ mode: this.settings.onExit });
     // [telemetry] after HAProxy: its last lines are in; flushes Elasticsearch for a bounded time.
     await this.telemetry?.stop().catch((err: unknown) => this.logger.error({ err }, 'telemetry stop failed'));

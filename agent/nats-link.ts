@@ -3,6 +3,7 @@
 //      control API applies within milliseconds instead of at the next poll.
 //   2. An AgentStatusEvent on `weir.<org>.<env>.agents.<id>.status` every heartbeat interval,
 //      and at once when what the agent serves, its problems or its health change.
+//   3. [telemetry] each closed traffic window on `weir.<org>.<env>.metrics.<gateway>` (WEIR_METRICS).
 // NATS is an accelerator, never a dependency: the agent keeps polling the store on its own
 // interval, the connection is retried forever, and after every (re)connect the link publishes
 // its status and asks for one sync, so a change announced while it was away is not missed.
@@ -14,6 +15,9 @@ import { isDnsLabel } from '../store/store-writer.js';
 import { natsAuthFromEnv, natsErrText, NatsConnector, parseNatsServers } from '../events/nats-connection.js';
 import type { ChangeHint, Namespace } from '../store/store.js';
 import { subjects, type AgentStatusEvent, type GatewayChangedEvent } from '../events/contract.js';
+import type { GatewayWindowReport } from '../metrics/window-report.js';
+import { metricsMaxAgeFromEnv } from '../metrics/nats-window-stream.js';
+import { NatsWindowPublisher } from './telemetry/nats-window-publisher.js';
 
 /** What the link needs from an agent; `Agent` satisfies it. */
 export interface LinkedAgent {
@@ -24,6 +28,8 @@ export interface LinkedAgent {
   setEventsConnected(connected: boolean): void;
   onStatusChange(listener: () => void): () => void;
   readonly metrics: { registry: Registry };
+  /** [telemetry] closed traffic windows to publish (absent or null: telemetry off). */
+  readonly telemetry?: { onWindow(listener: (r: GatewayWindowReport) => void): () => void } | null;
 }
 
 export interface AgentNatsLinkOptions {
@@ -34,6 +40,8 @@ export interface AgentNatsLinkOptions {
   /** Overrides settings.heartbeatIntervalMs (tests). */
   heartbeatIntervalMs?: number;
   retryMs?: number;
+  /** [telemetry] max age of the WEIR_METRICS stream when the agent creates it. */
+  metricsMaxAgeMs?: number;
 }
 
 export class AgentNatsLink {
@@ -46,6 +54,7 @@ export class AgentNatsLink {
   private lastFingerprint = '';
   private readonly offs: Array<() => void> = [];
   private readonly counters: { events: Counter<'kind'> };
+  private readonly windows: NatsWindowPublisher;
   private stopped = false;
 
   constructor(
@@ -68,14 +77,26 @@ export class AgentNatsLink {
     this.counters = {
       events:
         (existing as Counter<'kind'> | undefined) ??
-        new Counter({ name: 'weir_agent_nats_messages_total', help: 'NATS messages by kind (change_received, status_published, status_failed, reconnect).', labelNames: ['kind'], registers: [registry] }),
+        new Counter({ name: 'weir_agent_nats_messages_total', help: 'NATS messages by kind (change_received, status_published, status_failed, reconnect, window_published, window_failed, window_dropped).', labelNames: ['kind'], registers: [registry] }),
     };
+    this.windows = new NatsWindowPublisher({
+      logger: this.log,
+      ...(opts.metricsMaxAgeMs !== undefined ? { stream: { maxAgeMs: opts.metricsMaxAgeMs } } : {}),
+      count: (kind, n = 1) => this.counters.events.inc({ kind }, n),
+    });
   }
 
   start(): void {
     this.offs.push(this.connector.onUp((nc, reason) => this.onUp(nc, reason)));
-    this.offs.push(this.connector.onDown(() => this.agent.setEventsConnected(false)));
+    this.offs.push(
+      this.connector.onDown(() => {
+        this.agent.setEventsConnected(false);
+        this.windows.detach();
+      }),
+    );
     this.offs.push(this.agent.onStatusChange(() => this.publishIfChanged()));
+    const telemetry = this.agent.telemetry;
+    if (telemetry) this.offs.push(telemetry.onWindow((r) => this.windows.publish(r)));
     this.connector.start();
     this.scheduleBeat();
   }
@@ -127,6 +148,7 @@ export class AgentNatsLink {
     }
     if (reason === 'reconnected') this.counters.events.inc({ kind: 'reconnect' });
     this.agent.setEventsConnected(true);
+    this.windows.attach(nc);
     this.publishStatus(reason);
     // Anything announced while we were away (or before the first connect) is unknown: re-read.
     this.agent.requestSync(`nats ${reason}`);
@@ -194,5 +216,5 @@ function fingerprint(s: AgentStatus): string {
 export function linkFromSettings(agent: LinkedAgent & { settings: { natsUrl: string | null } }, env: NodeJS.ProcessEnv, logger: Logger): AgentNatsLink | null {
   const url = agent.settings.natsUrl;
   if (!url) return null;
-  return new AgentNatsLink(agent, { servers: parseNatsServers('WEIR_NATS_URL', url), logger, ...natsAuthFromEnv(env) });
+  return new AgentNatsLink(agent, { servers: parseNatsServers('WEIR_NATS_URL', url), logger, ...natsAuthFromEnv(env), metricsMaxAgeMs: metricsMaxAgeFromEnv(env) });
 }

@@ -27,7 +27,7 @@ Usage:
   weir gateway apply|list|get|delete|weights   gateways through the control API (weir gateway help)
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
-  weir metrics <gateway>        requests, rate, response time, 5xx and health over a window (--route, --window 60s)
+  weir metrics <gateway>        requests, rate, response time, 5xx, health and reporting agents (--route, --window 60s, --step 10s)
   weir release-policy apply|get|list|delete|convert   release policies (weir release-policy help)
   weir release start|status|approve|pause|resume|abort|promote|retry|history|list   canary releases (weir release help)
   weir release-controller       run the release controller alone (same settings as weir control; one acts at a time)

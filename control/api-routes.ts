@@ -47,7 +47,9 @@ export interface RouteSpec {
 const NS = '/api/v1/namespaces/:org/:env';
 
 /** `?window=` of the metrics endpoints: 1 s to 24 h. */
-export const WINDOW_PARAM = { name: 'window', description: 'How far back from now: Ns, Nm or Nh, 1s to 24h. Default 60s.', pattern: '^[0-9]+[smh]$' };
+export const WINDOW_PARAM = { name: 'window', description: 'How far back from the last closed window: Ns, Nm or Nh, 1s to 24h, rounded up to whole agent windows (10 s). Default 60s.', pattern: '^[0-9]+[smh]$' };
+/** `?step=`: answer a series (one point per step) instead of one figure for the window. */
+export const STEP_PARAM = { name: 'step', description: 'Answer a time series (TrafficSeries): one point per step, a multiple of the agents\' window (10 s), at most 1000 steps. Ns, Nm or Nh up to 1h.', pattern: '^[0-9]+[smh]$' };
 
 const RELEASE_ACTION_TEXT: Record<'approve' | 'pause' | 'resume' | 'abort' | 'promote' | 'retry', string> = {
   approve: 'Open a `gate: confirm` (or a confirm hook that asked to wait), or accept a step that is Inconclusive or past its progress deadline.',
@@ -67,8 +69,8 @@ export const API_ROUTES: readonly RouteSpec[] = [
   { operationId: 'putRoute', method: 'PUT', url: `${NS}/gateways/:name/routes/:route`, access: 'write', tag: 'gateways', body: 'routeEdit', preconditions: ['If-Match'], summary: 'Set weight, condition and condition_strength of one route; fields left out are removed.', responses: { 200: 'gatewayWritten' }, errors: [400, 404, 409, 413, 415] },
   { operationId: 'putWeights', method: 'PUT', url: `${NS}/gateways/:name/weights`, access: 'write', tag: 'gateways', body: 'weights', preconditions: ['If-Match'], summary: 'Set the weights of several routes in one atomic write, e.g. {"v1": 80, "v2": 20}.', responses: { 200: 'gatewayWritten' }, errors: [400, 404, 409, 413, 415] },
   { operationId: 'gatewayStatus', method: 'GET', url: `${NS}/gateways/:name/status`, access: 'read', tag: 'gateways', summary: 'Per agent of the environment: the version applied, problems with this gateway, last heard from; and whether all live agents converged.', responses: { 200: 'gatewayStatus' }, errors: [400, 404] },
-  { operationId: 'gatewayMetrics', method: 'GET', url: `${NS}/gateways/:name/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'Traffic over the last window from the request logs in Elasticsearch: requests, rate, response time percentiles, 5xx, health (1 − error ratio); split per route.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
-  { operationId: 'routeMetrics', method: 'GET', url: `${NS}/gateways/:name/routes/:route/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM], summary: 'The same for one route of the gateway.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
+  { operationId: 'gatewayMetrics', method: 'GET', url: `${NS}/gateways/:name/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM, STEP_PARAM], summary: 'Traffic over the last window from the agents\' window aggregates (NATS, or Elasticsearch when configured): exact requests and 5xx from HAProxy\'s counters, rate, response time percentiles, health (1 − error ratio), the agents that reported; split per route. With step: a series per step (the console\'s charts).', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
+  { operationId: 'routeMetrics', method: 'GET', url: `${NS}/gateways/:name/routes/:route/metrics`, access: 'read', tag: 'gateways', query: [WINDOW_PARAM, STEP_PARAM], summary: 'The same for one route of the gateway.', responses: { 200: 'trafficMetrics' }, errors: [400, 404] },
   // Release policies and runs (release/; handlers in release-routes.ts).
   { operationId: 'listReleasePolicies', method: 'GET', url: `${NS}/release-policies`, access: 'read', tag: 'releases', summary: 'The release policies of a namespace: name, version, hash, steps; invalid ones with their errors.', responses: { 200: 'releasePolicyList' }, errors: [400] },
   { operationId: 'getReleasePolicy', method: 'GET', url: `${NS}/release-policies/:name`, access: 'read', tag: 'releases', summary: 'The stored policy: JSON by default, the original text with Accept: application/yaml. ETag: "<version>".', responses: { 200: 'releasePolicyDocument', 304: 'empty' }, errors: [400, 404] },

@@ -10,10 +10,11 @@ import { FileAuditSink } from './audit-file.js';
 import type { Store } from './gateway-service.js';
 import { ControlMetrics } from './metrics.js';
 import { SettingsError } from '../runtime/settings-parse.js';
-import { EsConfigError } from '../agent/telemetry/es-shipper.js';
-import { elasticsearchSettingsFromEnv, TelemetrySettingsError } from '../agent/telemetry/telemetry-settings.js';
+import { elasticsearchSettingsFromEnv, EsSettingsError } from '../metrics/es-settings.js';
+import { EsConfigError } from '../metrics/es-connection.js';
+import { windowSourceFromEnv, type WindowSourceChoice } from '../metrics/open-window-source.js';
 import type { AgentStatusSource, AuditSink, ChangePublisher, TrafficMetricsSource } from './seams.js';
-import { ElasticsearchTrafficMetrics } from './traffic-metrics-source.js';
+import { WindowTrafficMetrics } from './traffic-metrics-source.js';
 import { createControlServer, type ControlServer } from './server.js';
 import { resolveControlSettings, type ControlSettings } from './settings.js';
 import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
@@ -21,8 +22,10 @@ import { ensureAdminToken, FileTokenStore, type TokenStore } from './tokens.js';
 export interface ControlExtras {
   events?: ChangePublisher;
   agentStatus?: AgentStatusSource;
-  /** Replaces the Elasticsearch source made from WEIR_ELASTICSEARCH_* (closed with the server either way). */
+  /** Replaces the window source made from the environment (closed with the server either way). */
   trafficMetrics?: TrafficMetricsSource;
+  /** The NATS connection the metrics endpoints read the agents' windows from when Elasticsearch is not configured. */
+  natsWindows?: WindowSourceChoice['nats'];
   /** Replaces the file audit log (e.g. the NATS one). */
   audit?: AuditSink;
   tokens?: TokenStore;
@@ -54,11 +57,10 @@ export class StoreNotWritableError extends Error {
 export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: ControlExtras = {}): Promise<RunningControl> {
   const settings = resolveControlSettings(env);
   // Checked before anything opens, so a bad Elasticsearch setting fails the start with its variable's name.
-  let esSettings: ReturnType<typeof elasticsearchSettingsFromEnv> = null;
   try {
-    esSettings = extras.trafficMetrics ? null : elasticsearchSettingsFromEnv(env);
+    if (!extras.trafficMetrics) elasticsearchSettingsFromEnv(env);
   } catch (err) {
-    throw err instanceof TelemetrySettingsError ? new SettingsError(err.message) : err;
+    throw err instanceof EsSettingsError ? new SettingsError(err.message) : err;
   }
   const log = extras.logger ?? createLogger({ name: 'weir-control', ...(env.WEIR_LOG_LEVEL ? { level: env.WEIR_LOG_LEVEL } : {}) });
   const opened = await openStore(settings.store, { logger: log, env });
@@ -68,15 +70,22 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
   }
   const store = opened as Store & OpenedStore;
   let trafficMetrics = extras.trafficMetrics;
-  if (!trafficMetrics && esSettings) {
+  let windowsAt = trafficMetrics ? 'custom' : 'off';
+  if (!trafficMetrics) {
     try {
-      trafficMetrics = await ElasticsearchTrafficMetrics.fromSettings(esSettings, { logger: log });
+      // Elasticsearch when configured, else the NATS stream the agents publish to.
+      const windows = await windowSourceFromEnv(env, { ...(extras.natsWindows ? { nats: extras.natsWindows } : {}), logger: log });
+      if (windows) {
+        trafficMetrics = new WindowTrafficMetrics(windows);
+        windowsAt = `${windows.kind} ${windows.location}`;
+      }
     } catch (err) {
       await store.close();
-      throw err instanceof EsConfigError ? new SettingsError(err.message) : err;
+      // Bad WEIR_ELASTICSEARCH_* / CA file / WEIR_METRICS_MAX_AGE / WEIR_TELEMETRY_WINDOW_S: a settings error.
+      throw err instanceof EsConfigError || err instanceof Error ? new SettingsError(err.message) : err;
     }
   }
-  log.info({ elasticsearch: trafficMetrics ? (esSettings ? new URL(esSettings.url).origin : 'custom') : 'off' }, 'traffic metrics source');
+  log.info({ source: windowsAt }, 'traffic metrics source');
   const tokens = extras.tokens ?? new FileTokenStore(join(settings.stateDir, 'tokens.json'));
   const fileAudit = extras.audit ? undefined : new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   const boot = await ensureAdminToken(tokens, settings.adminToken !== undefined ? { fromEnv: settings.adminToken } : {});
@@ -104,7 +113,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       await server.close();
-      await trafficMetrics?.close().catch((err: unknown) => log.warn({ err }, 'closing the Elasticsearch client failed'));
+      await trafficMetrics?.close().catch((err: unknown) => log.warn({ err }, 'closing the traffic metrics source failed'));
       await fileAudit?.close();
       await store.close();
       log.info('control API stopped');

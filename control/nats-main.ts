@@ -57,7 +57,17 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
   const fileAudit = new FileAuditSink(join(settings.stateDir, 'audit.jsonl'));
   let running: RunningControl;
   try {
-    running = await runControl(env, { events: publisher, agentStatus, audit: new TeeAuditSink([publisher, fileAudit]), releaseEvents: publisher, logger, metrics, handleSignals });
+    running = await runControl(env, {
+      events: publisher,
+      agentStatus,
+      audit: new TeeAuditSink([publisher, fileAudit]),
+      logger,
+      metrics,
+      handleSignals,
+      releaseEvents: publisher,
+      // [metrics] the agents' windows on WEIR_METRICS, when Elasticsearch is not configured.
+      natsWindows: { connection: () => connector.current() ?? null, location: connector.location },
+    });
   } catch (err) {
     agentStatus.close();
     await publisher.close();

@@ -91,18 +91,19 @@ function components(): Record<string, JsonSchema> {
     },
     TrafficStats: {
       type: 'object',
-      required: ['requests', 'rate_per_s', 'response_time_ms', 'errors_5xx', 'error_ratio', 'health'],
+      required: ['requests', 'rate_per_s', 'response_time_ms', 'errors_5xx', 'error_ratio', 'health', 'latency_samples'],
       properties: {
-        requests: { type: 'integer' },
-        rate_per_s: { type: 'number', description: 'requests / window_s' },
+        requests: { type: 'integer', description: 'HTTP responses (TCP: sessions started), exact: from HAProxy\'s counters' },
+        rate_per_s: { type: 'number', description: 'requests / seconds covered' },
         response_time_ms: {
           type: 'object',
-          description: 'Ta (active time) for HTTP, Tt for TCP; null when the window has no timed request',
+          description: 'Ta (active time) for HTTP, Tt for TCP, from the (possibly sampled) log lines; percentiles within 2 % (fixed-bucket histogram), avg exact over the samples; null when nothing was timed',
           properties: Object.fromEntries(['p50', 'p95', 'p99', 'avg'].map((k) => [k, { type: ['number', 'null'] }])),
         },
-        errors_5xx: { type: 'integer', description: 'HTTP 5xx; for TCP, sessions the server side ended abnormally' },
+        errors_5xx: { type: 'integer', description: 'HTTP 5xx responses; for TCP, connection and response errors (HAProxy econ + eresp)' },
         error_ratio: { type: 'number' },
         health: { type: 'number', description: '1 − error_ratio, as in the agents\' weir-metrics-* documents' },
+        latency_samples: { type: 'integer', description: 'Requests the response times come from (fewer than requests when log lines are sampled)' },
       },
     },
     TrafficMetrics: {
@@ -110,18 +111,37 @@ function components(): Record<string, JsonSchema> {
         ref('TrafficStats'),
         {
           type: 'object',
-          required: ['gateway', 'window_s', 'from', 'to', 'source'],
+          required: ['gateway', 'window_s', 'from', 'to', 'agents', 'source'],
           properties: {
             gateway: { type: 'string' },
             route: { type: 'string' },
-            window_s: { type: 'integer' },
-            from: { type: 'string', format: 'date-time' },
-            to: { type: 'string', format: 'date-time' },
-            per_route: { type: 'array', description: 'Gateway endpoint: one entry per route of the definition and per route seen in the logs', items: { allOf: [ref('TrafficStats'), { type: 'object', properties: { route: { type: 'string' } } }] } },
-            source: { enum: ['elasticsearch'] },
+            window_s: { type: 'integer', description: 'The span asked for, in whole agent windows' },
+            from: { type: 'string', format: 'date-time', description: 'Start of the first window that answered' },
+            to: { type: 'string', format: 'date-time', description: 'End of the last window that answered' },
+            per_route: { type: 'array', description: 'Gateway endpoint: one entry per route of the definition (idle ones as zeros), then routes only the windows know', items: { allOf: [ref('TrafficStats'), { type: 'object', properties: { route: { type: 'string' } } }] } },
+            agents: { type: 'array', description: 'Agents that reported at least one window in the span (an agent that stopped reporting is missing here, not counted as zero traffic)', items: { type: 'object', properties: { id: { type: 'string' }, windows: { type: 'integer' } } } },
+            source: { enum: ['nats', 'elasticsearch'] },
           },
         },
       ],
+    },
+    TrafficPoint: { allOf: [ref('TrafficStats'), { type: 'object', required: ['t'], properties: { t: { type: 'string', format: 'date-time', description: 'Start of the step' } } }] },
+    TrafficSeries: {
+      type: 'object',
+      description: 'With ?step=: one point per step, oldest first, the last step complete; steps without windows are zeros (check agents)',
+      required: ['gateway', 'window_s', 'step_s', 'from', 'to', 'total', 'agents', 'source'],
+      properties: {
+        gateway: { type: 'string' },
+        route: { type: 'string' },
+        window_s: { type: 'integer' },
+        step_s: { type: 'integer' },
+        from: { type: 'string', format: 'date-time' },
+        to: { type: 'string', format: 'date-time' },
+        total: { type: 'array', description: 'The gateway (or the route) per step', items: ref('TrafficPoint') },
+        per_route: { type: 'array', description: 'Gateway endpoint: per route, the same steps', items: { type: 'object', properties: { route: { type: 'string' }, points: { type: 'array', items: ref('TrafficPoint') } } } },
+        agents: { type: 'array', description: 'Per step, the agents that reported in it', items: { type: 'object', properties: { t: { type: 'string', format: 'date-time' }, agents: { type: 'array', items: { type: 'string' } } } } },
+        source: { enum: ['nats', 'elasticsearch'] },
+      },
     },
     AgentList: { type: 'object', properties: { namespace: { type: 'string' }, statusSource: { enum: ['nats', 'unavailable'] }, agents: { type: 'array', items: { type: 'object' } } } },
     TokenInfo: {
@@ -162,7 +182,7 @@ function response(kind: ResponseKind): JsonSchema {
     case 'agentList':
       return { description: 'The agents', content: json('AgentList') };
     case 'trafficMetrics':
-      return { description: 'Traffic metrics over the window', content: json('TrafficMetrics') };
+      return { description: 'Traffic metrics over the window (TrafficSeries when step is given)', content: { 'application/json': { schema: { oneOf: [ref('TrafficMetrics'), ref('TrafficSeries')] } } } };
     case 'releasePolicyList':
       return { description: 'The release policies', content: json('ReleasePolicyList') };
     case 'releasePolicyDocument':
@@ -203,7 +223,7 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body too large',
   415: 'Unsupported content type',
   500: 'Internal error',
-  503: 'store_unavailable: the config store cannot be reached; metrics_unavailable: Elasticsearch is not configured (WEIR_ELASTICSEARCH_URL) or cannot answer',
+  503: 'store_unavailable: the config store cannot be reached; metrics_unavailable: neither NATS (WEIR_NATS_URL) nor Elasticsearch (WEIR_ELASTICSEARCH_URL) is configured, or the one used cannot answer',
 };
 
 export function openApiDocument(opts: { version?: string } = {}): JsonSchema {

@@ -21,7 +21,8 @@ import { releaseHandlers } from './release-routes.js';
 import { ReleaseService, type ReleaseDocumentStore, type ReleaseEventPublisher } from '../release/index.js';
 
 export { DEFAULT_BODY_LIMIT };
-import { TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsReply, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
+import { TrafficMetricsQueryError, TrafficMetricsUnavailableError, type AgentStatusSource, type AgentStatusView, type AuditSink, type ChangePublisher, type TrafficMetricsSource } from './seams.js';
+import { metricsReply, seriesReply } from './traffic-metrics-source.js';
 import { checkGrant, checkTokenName, issueToken, ROLES, tokenInfo, TokenVerifier, type Role, type TokenStore } from './tokens.js';
 
 declare module 'fastify' {
@@ -315,7 +316,9 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
 
   async function trafficMetrics(req: FastifyRequest, route: string | undefined): Promise<unknown> {
     const { ns } = ctx(req);
-    const windowSeconds = parseWindow((req.query as Record<string, unknown> | undefined)?.window);
+    const query = req.query as Record<string, unknown> | undefined;
+    const windowSeconds = parseWindow(query?.window);
+    const stepSeconds = query?.step === undefined ? null : parseStep(query.step);
     const name = param(req, 'name');
     // The store decides what exists: metrics of a typo would be a plausible-looking zero.
     const entry = await gateways.get(ns, name);
@@ -324,23 +327,17 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     if (route !== undefined && defined && !defined.includes(route)) throw notFound('route_not_found', `gateway "${name}" has no route ${JSON.stringify(route.slice(0, 80))} (routes: ${defined.join(', ')})`);
     const source = opts.trafficMetrics;
     if (!source) {
-      throw new ApiError(503, 'metrics_unavailable', 'traffic metrics are read from the request logs in Elasticsearch, which this control API is not configured for: set WEIR_ELASTICSEARCH_URL (and WEIR_ELASTICSEARCH_API_KEY or _USERNAME/_PASSWORD, _CA as needed) to the cluster the agents ship to');
+      throw new ApiError(503, 'metrics_unavailable', 'traffic metrics are read from the agents\' window aggregates, on NATS or in Elasticsearch, and this control API has neither: set WEIR_NATS_URL (the agents publish there) or WEIR_ELASTICSEARCH_URL (and WEIR_ELASTICSEARCH_API_KEY or _USERNAME/_PASSWORD, _CA as needed) to the cluster the agents ship to');
     }
-    let r: TrafficMetricsResult;
+    const q = { ns, gateway: name, ...(route !== undefined ? { route } : {}), windowSeconds };
     try {
-      r = await source.query({ ns, gateway: name, ...(route !== undefined ? { route } : {}), windowSeconds });
+      if (stepSeconds !== null) return seriesReply(await source.series({ ...q, stepSeconds }), name, route, defined);
+      return metricsReply(await source.query(q), name, route, defined);
     } catch (err) {
       if (err instanceof TrafficMetricsUnavailableError) throw new ApiError(503, 'metrics_unavailable', err.message);
+      if (err instanceof TrafficMetricsQueryError) throw badRequest(err.code, err.message);
       throw err;
     }
-    const body: TrafficMetricsReply = { gateway: name, ...(route !== undefined ? { route } : {}), window_s: windowSeconds, from: r.from, to: r.to, ...r.total, source: r.source };
-    if (route === undefined) {
-      // Every route of the definition, idle ones as zeros, then routes only the logs know (removed lately).
-      const seen = new Map((r.perRoute ?? []).map((x) => [x.route, x]));
-      const names = [...(defined ?? []), ...[...seen.keys()].filter((n) => !(defined ?? []).includes(n)).sort()];
-      body.per_route = names.map((n) => seen.get(n) ?? { route: n, ...idleStats() });
-    }
-    return body;
   }
 
   async function auditToken(req: FastifyRequest, action: string, id: string, before: string | null, after: string | null): Promise<void> {
@@ -414,8 +411,15 @@ export function parseWindow(raw: unknown): number {
   return seconds;
 }
 
-function idleStats(): TrafficStats {
-  return { requests: 0, rate_per_s: 0, response_time_ms: { p50: null, p95: null, p99: null, avg: null }, errors_5xx: 0, error_ratio: 0, health: 1 };
+/** `?step=` of the metrics endpoints (a series): Ns, Nm or Nh, 1 s to 1 h; a multiple of the window (checked by the source). */
+export function parseStep(raw: unknown): number {
+  const m = typeof raw === 'string' ? /^(\d{1,6})([smh])$/.exec(raw) : null;
+  const seconds = m ? Number(m[1]) * (WINDOW_UNITS[m[2] as string] ?? 0) : 0;
+  if (!m || seconds < 1 || seconds > 3600) {
+    const shown = typeof raw === 'string' ? JSON.stringify(raw.slice(0, 40)) : 'given more than once';
+    throw badRequest('invalid_step', `step ${shown}: use a number with s, m or h between 1s and 1h, e.g. 10s, 1m`);
+  }
+  return seconds;
 }
 
 function agentHealth(a: AgentStatusView): 'ok' | 'degraded' | 'quiet' {

@@ -1,201 +1,145 @@
-// Traffic metrics for the control API, computed on demand from the per-request documents the agents ship
-// (`weir-logs-<org>-<env>-*`, see agent/telemetry/log-record.ts `toEcsDocument`): Vamp's metrics and health
-// endpoints, but from one Elasticsearch aggregation instead of a workflow writing events every minute.
+// Traffic metrics for the control API, from the same window aggregates the release controller judges
+// (metrics/window-source.ts): NATS on `make up`, Elasticsearch `weir-metrics-*` in production. Vamp's metrics
+// and health endpoints in one call, computed on demand.
 //
-// Definitions follow the agent's `weir-metrics-*` window documents (window-aggregator.ts, docs/TELEMETRY.md)
-// so a number read here means the same as one a release policy reads there:
-// - response time: Ta (active time) for HTTP, Tt for TCP and for HTTP records without a Ta;
-// - errors_5xx: HTTP 5xx; for TCP, sessions the server side ended abnormally (termination state `S…`);
-// - health = 1 − error_ratio; rate = requests / window (Vamp's `total / window`).
-// The window is by `@timestamp` (when HAProxy accepted the request), not by end time as in the window
-// documents: a query has no window to close, and a request in flight has no log line yet anyway.
-import { errors, type Client, type estypes } from '@elastic/elasticsearch';
-import type { Logger } from '../runtime/log.js';
-import { createEsClient, loadEsConnection } from '../agent/telemetry/es-shipper.js';
-import type { ElasticsearchSettings } from '../agent/telemetry/telemetry-settings.js';
-import type { Namespace } from '../store/store.js';
-import { TrafficMetricsUnavailableError, type TrafficMetricsQuery, type TrafficMetricsResult, type TrafficMetricsSource, type TrafficStats } from './seams.js';
+// The span is on the agents' window grid and ends at the last window every agent has closed and published
+// (now − grace − a second): `?window=60s` is the last six 10-second windows. A series (`&step=10s`) has
+// steps on the step grid (a multiple of the window), oldest first, the last one complete. Definitions are
+// the windows': requests and errors (HTTP 5xx; TCP connection and response errors) are HAProxy's exact
+// counts; response times are Ta (Tt for TCP) from the log lines, which may be sampled (`latency_samples`
+// says how many); health = 1 − error_ratio; rate = requests / seconds covered.
+import type { RouteAggregate, SeriesPoint, TrafficSeriesSource } from '../metrics/window-source.js';
+import { MetricsUnavailableError } from '../metrics/window-source.js';
+import {
+  TrafficMetricsQueryError,
+  TrafficMetricsUnavailableError,
+  type TrafficMetricsQuery,
+  type TrafficMetricsReply,
+  type TrafficMetricsResult,
+  type TrafficMetricsSource,
+  type TrafficPoint,
+  type TrafficSeriesQuery,
+  type TrafficSeriesReply,
+  type TrafficSeriesResult,
+  type TrafficStats,
+} from './seams.js';
 
-/** An API request waits at most this long for Elasticsearch; a slow cluster becomes a 503, not a hung client. */
-const DEFAULT_TIMEOUT_MS = 10_000;
-/** Buckets of the per-route split: far above any real gateway's routes, so every route gets its exact count. */
-const MAX_ROUTES = 1000;
-const PERCENTS = [50, 95, 99] as const;
+/** Windows close 2 s after their end and are published right after: read up to a second later still. */
+const SETTLE_MS = 3000;
+/** A series longer than this is refused (400): the console asks for minutes to hours at 10 s. */
+export const MAX_STEPS = 1000;
 
-type Json = Record<string, unknown>;
-
-export const logsIndexPattern = (ns: Namespace): string => `weir-logs-${ns.org}-${ns.env}-*`;
-
-// Ta is the response time when HAProxy reported it (HTTP, Ta >= 0); otherwise Tt (TCP, or an HTTP request
-// aborted before it had one). Two disjoint filter buckets replace the script a single field would need.
-const ACTIVE_TIMED: Json = { bool: { filter: [{ term: { 'weir.mode': 'http' } }, { range: { 'haproxy.time_active_ms': { gte: 0 } } }] } };
-const TOTAL_TIMED: Json = { bool: { filter: [{ range: { 'haproxy.time_total_ms': { gte: 0 } } }], must_not: [ACTIVE_TIMED] } };
-const ERRORS: Json = {
-  bool: {
-    should: [
-      { bool: { filter: [{ term: { 'weir.mode': 'http' } }, { range: { 'http.response.status_code': { gte: 500, lt: 600 } } }] } },
-      { bool: { filter: [{ term: { 'weir.mode': 'tcp' } }, { prefix: { 'haproxy.termination_state': { value: 'S' } } }] } },
-    ],
-    minimum_should_match: 1,
-  },
-};
-
-function timingAggs(field: string): Json {
-  return { pct: { percentiles: { field, percents: [...PERCENTS] } }, sum: { sum: { field } }, n: { value_count: { field } } };
-}
-
-/** The aggregations for one set of documents (the whole selection, or one route bucket). */
-const statsAggs = (): Json => ({
-  errors: { filter: ERRORS },
-  active: { filter: ACTIVE_TIMED, aggs: timingAggs('haproxy.time_active_ms') },
-  total: { filter: TOTAL_TIMED, aggs: timingAggs('haproxy.time_total_ms') },
-});
-
-/** The one `_search` request (size 0) behind a metrics answer. Exported so tests and docs can show it. */
-export function metricsSearchRequest(q: TrafficMetricsQuery): Json {
-  const filter: Json[] = [
-    // org and env rather than `weir.namespace` (`org-env`), which is ambiguous when either contains a `-`;
-    // the index pattern has the same ambiguity, so this filter is what keeps tenants apart.
-    { term: { 'weir.org': q.ns.org } },
-    { term: { 'weir.env': q.ns.env } },
-    { term: { 'weir.gateway': q.gateway } },
-    ...(q.route !== undefined ? [{ term: { 'weir.route': q.route } }] : []),
-    { range: { '@timestamp': { gte: `now-${q.windowSeconds}s`, lte: 'now' } } },
-  ];
-  const aggs = statsAggs();
-  if (q.route === undefined) aggs.routes = { terms: { field: 'weir.route', size: MAX_ROUTES }, aggs: statsAggs() };
-  return {
-    index: logsIndexPattern(q.ns),
-    // A namespace without traffic has no index yet: that is zero requests, not an error.
-    ignore_unavailable: true,
-    allow_no_indices: true,
-    size: 0,
-    // Exact counts: by default hits.total stops at 10 000.
-    track_total_hits: true,
-    query: { bool: { filter } },
-    aggs,
-  };
-}
-
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const round = (n: number): number => Math.round(n * 1000) / 1000;
+const ms = (s: number | null): number | null => (s === null ? null : round(s * 1000));
 
-interface Timing {
-  n: number;
-  sum: number;
-  pct: Array<number | null>;
-}
-
-function timing(bucket: Json): Timing {
-  const values = obj(obj(bucket.pct).values);
-  // ES keys percentiles by their decimal form ("50.0"); accept "50" too.
-  const pct = PERCENTS.map((p) => num(values[p.toFixed(1)]) ?? num(values[String(p)]));
-  return { n: num(obj(bucket.n).value) ?? 0, sum: num(obj(bucket.sum).value) ?? 0, pct };
-}
-
-/**
- * Stats of one bucket. The two timing groups are disjoint; when both have samples (an HTTP gateway with some
- * aborted requests) the percentiles are their sample-weighted mean, an estimate; the average is exact.
- */
-function stats(bucket: Json, requests: number, windowSeconds: number): TrafficStats {
-  const a = timing(obj(bucket.active));
-  const t = timing(obj(bucket.total));
-  const n = a.n + t.n;
-  const pct = PERCENTS.map((_, i) => {
-    const pa = a.pct[i] ?? null;
-    const pt = t.pct[i] ?? null;
-    if (t.n === 0 || pt === null) return a.n > 0 && pa !== null ? round(pa) : null;
-    if (a.n === 0 || pa === null) return round(pt);
-    return round((pa * a.n + pt * t.n) / n);
-  });
-  const errors5xx = num(obj(bucket.errors).doc_count) ?? 0;
-  const ratio = requests > 0 ? errors5xx / requests : 0;
+export function toStats(a: RouteAggregate): TrafficStats {
   return {
-    requests,
-    rate_per_s: round(requests / windowSeconds),
-    response_time_ms: { p50: pct[0] ?? null, p95: pct[1] ?? null, p99: pct[2] ?? null, avg: n > 0 ? round((a.sum + t.sum) / n) : null },
-    errors_5xx: errors5xx,
-    error_ratio: round(ratio),
-    health: round(1 - ratio),
+    requests: a.requests,
+    rate_per_s: round(a.rate),
+    response_time_ms: { p50: ms(a.p50), p95: ms(a.p95), p99: ms(a.p99), avg: ms(a.mean ?? null) },
+    errors_5xx: a.errors,
+    error_ratio: round(a.errorRate),
+    health: round(a.health),
+    latency_samples: a.latencySamples,
   };
 }
 
-/** Turns a `_search` response into the result; exported for unit use with canned responses. */
-export function readMetricsResponse(res: unknown, q: TrafficMetricsQuery, from: Date, to: Date): TrafficMetricsResult {
-  const body = obj(res);
-  const total = obj(obj(body.hits).total);
-  const aggs = obj(body.aggregations);
-  const requests = num(total.value) ?? 0;
-  const out: TrafficMetricsResult = { from: from.toISOString(), to: to.toISOString(), total: stats(aggs, requests, q.windowSeconds), source: 'elasticsearch' };
-  if (q.route === undefined) {
-    const buckets = obj(aggs.routes).buckets;
-    out.perRoute = (Array.isArray(buckets) ? buckets : []).map((b) => {
-      const bucket = obj(b);
-      return { route: String(bucket.key), ...stats(bucket, num(bucket.doc_count) ?? 0, q.windowSeconds) };
-    });
-  }
-  return out;
+export function idleStats(): TrafficStats {
+  return { requests: 0, rate_per_s: 0, response_time_ms: { p50: null, p95: null, p99: null, avg: null }, errors_5xx: 0, error_ratio: 0, health: 1, latency_samples: 0 };
 }
 
-/** What went wrong, in words an operator can act on; never the credentials in the URL. */
-function describeFailure(err: unknown, where: string): string {
-  if (err instanceof errors.ResponseError) {
-    const e = obj(obj(err.body).error);
-    const cause = obj(Array.isArray(e.root_cause) ? e.root_cause[0] : undefined);
-    const reason = typeof e.reason === 'string' ? `${String(e.type ?? 'error')}: ${e.reason}` : typeof cause.reason === 'string' ? cause.reason : err.message;
-    return `Elasticsearch at ${where} answered HTTP ${err.statusCode ?? '?'}: ${reason}`;
-  }
-  if (err instanceof errors.TimeoutError) return `Elasticsearch at ${where} did not answer in time`;
-  if (err instanceof errors.ElasticsearchClientError) return `Elasticsearch at ${where} is unreachable: ${err.message}`;
-  return `querying Elasticsearch at ${where} failed: ${err instanceof Error ? err.message : String(err)}`;
+const point = (p: SeriesPoint): TrafficPoint => ({ t: p.start.toISOString(), ...toStats(p) });
+
+export interface WindowTrafficMetricsOptions {
+  now?: () => number;
 }
 
-export interface ElasticsearchTrafficMetricsOptions {
-  logger?: Logger;
-  /** The control API's clock, for `from`/`to` (tests). */
-  now?: () => Date;
-}
-
-export class ElasticsearchTrafficMetrics implements TrafficMetricsSource {
-  private readonly where: string;
-
+/** The control API's seam over a window source: aligns the span, maps aggregates to the API's figures. */
+export class WindowTrafficMetrics implements TrafficMetricsSource {
   constructor(
-    private readonly client: Client,
-    url: string,
-    private readonly opts: ElasticsearchTrafficMetricsOptions = {},
-  ) {
-    let where = url;
-    try {
-      where = new URL(url).origin;
-    } catch {
-      /* keep as given: settings validated it already */
-    }
-    this.where = where;
+    readonly source: TrafficSeriesSource,
+    private readonly opts: WindowTrafficMetricsOptions = {},
+  ) {}
+
+  /** The agents' window; the API's spans are whole windows. */
+  get windowSeconds(): number {
+    return this.source.windowSeconds;
   }
 
-  /** From WEIR_ELASTICSEARCH_* settings (see `elasticsearchSettingsFromEnv`); reads the CA file. */
-  static async fromSettings(es: ElasticsearchSettings, opts: ElasticsearchTrafficMetricsOptions & { requestTimeoutMs?: number } = {}): Promise<ElasticsearchTrafficMetrics> {
-    const client = createEsClient(await loadEsConnection(es, opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS));
-    return new ElasticsearchTrafficMetrics(client, es.url, opts);
+  private lastClosedEnd(gridMs: number): number {
+    const now = this.opts.now?.() ?? Date.now();
+    return Math.floor((now - SETTLE_MS) / gridMs) * gridMs;
   }
 
   async query(q: TrafficMetricsQuery): Promise<TrafficMetricsResult> {
-    const to = this.opts.now?.() ?? new Date();
-    const from = new Date(to.getTime() - q.windowSeconds * 1000);
-    let res: unknown;
-    try {
-      // The client splits the request into URL parameters (index, ignore_unavailable, ...) and the body.
-      res = await this.client.search(metricsSearchRequest(q) as estypes.SearchRequest);
-    } catch (err) {
-      const message = describeFailure(err, this.where);
-      this.opts.logger?.warn({ err, gateway: q.gateway, ns: `${q.ns.org}/${q.ns.env}` }, 'traffic metrics query failed');
-      throw new TrafficMetricsUnavailableError(message);
-    }
-    return readMetricsResponse(res, q, from, to);
+    const w = this.windowSeconds;
+    const windowSeconds = Math.ceil(q.windowSeconds / w) * w;
+    const to = this.lastClosedEnd(w * 1000);
+    const agg = await this.call(() => this.source.aggregate({ ns: q.ns, gateway: q.gateway, from: new Date(to - windowSeconds * 1000), to: new Date(to) }));
+    const one = q.route !== undefined ? agg.routes[q.route] : undefined;
+    const total = q.route !== undefined ? (one ? toStats(one) : idleStats()) : agg.total ? toStats(agg.total) : idleStats();
+    return {
+      from: agg.from.toISOString(),
+      to: agg.to.toISOString(),
+      windowSeconds,
+      total,
+      ...(q.route === undefined ? { perRoute: Object.values(agg.routes).map((r) => ({ route: r.route, ...toStats(r) })) } : {}),
+      agents: agg.agents,
+      source: this.source.kind,
+    };
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
+  async series(q: TrafficSeriesQuery): Promise<TrafficSeriesResult> {
+    const w = this.windowSeconds;
+    if (q.stepSeconds % w !== 0) throw new TrafficMetricsQueryError('invalid_step', `step ${q.stepSeconds}s: use a multiple of the agents' ${w}s window`);
+    const steps = Math.ceil(q.windowSeconds / q.stepSeconds);
+    if (steps > MAX_STEPS) throw new TrafficMetricsQueryError('invalid_step', `window ${q.windowSeconds}s at step ${q.stepSeconds}s is ${steps} steps; at most ${MAX_STEPS}: use a larger step`);
+    const to = this.lastClosedEnd(q.stepSeconds * 1000);
+    const from = to - steps * q.stepSeconds * 1000;
+    const s = await this.call(() => this.source.series({ ns: q.ns, gateway: q.gateway, from: new Date(from), to: new Date(to), stepSeconds: q.stepSeconds }));
+    const emptyPoints = (): TrafficPoint[] => s.total.map((p) => ({ t: p.start.toISOString(), ...idleStats() }));
+    const total = q.route !== undefined ? (s.routes[q.route]?.map(point) ?? emptyPoints()) : s.total.map(point);
+    return {
+      from: s.from.toISOString(),
+      to: s.to.toISOString(),
+      windowSeconds: steps * q.stepSeconds,
+      stepSeconds: q.stepSeconds,
+      total,
+      ...(q.route === undefined ? { perRoute: Object.entries(s.routes).map(([route, pts]) => ({ route, points: pts.map(point) })) } : {}),
+      agents: s.agents.map((a) => ({ t: a.start.toISOString(), agents: a.agents })),
+      source: this.source.kind,
+    };
   }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
+
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof MetricsUnavailableError) throw new TrafficMetricsUnavailableError(err.message);
+      throw err;
+    }
+  }
+}
+
+/** Every route of the stored definition (idle ones as zeros), then routes only the windows know (removed lately). */
+function definedFirst<T extends { route: string }>(seen: T[], defined: string[] | null, idle: (route: string) => T): T[] {
+  const byName = new Map(seen.map((x) => [x.route, x]));
+  const names = [...(defined ?? []), ...[...byName.keys()].filter((n) => !(defined ?? []).includes(n)).sort()];
+  return names.map((n) => byName.get(n) ?? idle(n));
+}
+
+export function metricsReply(r: TrafficMetricsResult, gateway: string, route: string | undefined, defined: string[] | null): TrafficMetricsReply {
+  const body: TrafficMetricsReply = { gateway, ...(route !== undefined ? { route } : {}), window_s: r.windowSeconds, from: r.from, to: r.to, ...r.total, agents: r.agents, source: r.source };
+  if (route === undefined) body.per_route = definedFirst(r.perRoute ?? [], defined, (n) => ({ route: n, ...idleStats() }));
+  return body;
+}
+
+export function seriesReply(r: TrafficSeriesResult, gateway: string, route: string | undefined, defined: string[] | null): TrafficSeriesReply {
+  const body: TrafficSeriesReply = { gateway, ...(route !== undefined ? { route } : {}), window_s: r.windowSeconds, step_s: r.stepSeconds, from: r.from, to: r.to, total: r.total, agents: r.agents, source: r.source };
+  if (route === undefined) body.per_route = definedFirst(r.perRoute ?? [], defined, (n) => ({ route: n, points: r.total.map((p) => ({ t: p.t, ...idleStats() })) }));
+  return body;
 }

@@ -114,6 +114,12 @@ export const subjects = {
   /** Wildcard for every release of a namespace (the console streams these). */
   namespaceReleases: (ns: Namespace): string => `weir.${ns.org}.${ns.env}.releases.*`,
   audit: (ns: Namespace | null): string => (ns ? `weir.audit.${ns.org}.${ns.env}` : 'weir.audit._system'),
+  /**
+   * Each agent's closed traffic windows for one gateway (body: metrics/window-report.ts GatewayWindowReport),
+   * read back by the window sources (release judge, control API metrics). Gateway names are DNS labels, so
+   * they are always one subject token.
+   */
+  metrics: (ns: Namespace, gateway: string): string => `weir.${ns.org}.${ns.env}.metrics.${gateway}`,
 };
 
 export const streams = {
@@ -124,4 +130,10 @@ export const streams = {
   /** Release transitions, replayable for a while (the run record holds the full history). */
   releases: { name: 'WEIR_RELEASES', subjects: ['weir.*.*.releases.*'], maxAgeSeconds: 7 * 24 * 3600 },
   audit: { name: 'WEIR_AUDIT', subjects: ['weir.audit.*.*', 'weir.audit._system'] },
+  /**
+   * Window reports, kept for a short time only (WEIR_METRICS_MAX_AGE, default 2 h): they are for judging
+   * and showing recent traffic; history belongs in Elasticsearch. Created by whichever side needs it first
+   * (agent or reader) with these defaults; an existing stream is never changed.
+   */
+  metrics: { name: 'WEIR_METRICS', subjects: ['weir.*.*.metrics.*'], defaultMaxAgeMs: 2 * 3600_000, defaultMaxBytes: 1024 ** 3 },
 };

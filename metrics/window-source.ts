@@ -30,6 +30,8 @@ export interface RouteAggregate {
   p50: number | null;
   p95: number | null;
   p99: number | null;
+  /** Mean latency in seconds over the timed requests; null when none was timed. (Both sources fill it.) */
+  mean?: number | null;
   /** 1 − errorRate (Vamp's `health`, as a ratio). */
   health: number;
   /** How many requests the percentiles come from (fewer than `requests` when lines are sampled). */
@@ -42,8 +44,31 @@ export interface WindowAggregates {
   to: Date;
   windowSeconds: number;
   routes: Record<string, RouteAggregate>;
+  /** Every route pooled (route "*"): the gateway's own figures. (Both sources fill it.) */
+  total?: RouteAggregate;
   /** Agents that contributed at least one window in the span, with how many windows each. */
   agents: Array<{ id: string; windows: number }>;
+}
+
+export interface SeriesQuery extends WindowQuery {
+  /** Step of the series, a multiple of the agents' window. */
+  stepSeconds: number;
+}
+
+/** One route over one step: the same figures as a RouteAggregate, `rate` over the step. */
+export type SeriesPoint = RouteAggregate & { start: Date };
+
+export interface WindowSeries {
+  from: Date;
+  to: Date;
+  stepSeconds: number;
+  windowSeconds: number;
+  /** Per route seen in the span, one point per step from `from` (steps without windows are zeros). */
+  routes: Record<string, SeriesPoint[]>;
+  /** Every route pooled (route "*"), one point per step. */
+  total: SeriesPoint[];
+  /** Per step, the agents that reported at least one window in it. */
+  agents: Array<{ start: Date; agents: string[] }>;
 }
 
 /** The metrics backend could not answer (unreachable, query refused): never "no traffic". */
@@ -65,4 +90,16 @@ export interface TrafficWindowSource {
   /** Throws MetricsUnavailableError when the backend cannot answer. */
   aggregate(q: WindowQuery): Promise<WindowAggregates>;
   close(): Promise<void>;
+}
+
+/** The aggregates as both sources answer them: with the gateway's own figures. */
+export type PooledAggregates = WindowAggregates & { total: RouteAggregate };
+
+/** What the NATS and Elasticsearch sources offer on top: the window size and series (the control API, the console). */
+export interface TrafficSeriesSource extends TrafficWindowSource {
+  aggregate(q: WindowQuery): Promise<PooledAggregates>;
+  /** The agents' window (WEIR_TELEMETRY_WINDOW_S): spans are whole windows. */
+  readonly windowSeconds: number;
+  /** The same per step (the console's charts). Throws MetricsUnavailableError like `aggregate`. */
+  series(q: SeriesQuery): Promise<WindowSeries>;
 }

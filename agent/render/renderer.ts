@@ -23,6 +23,8 @@ export interface RenderSettings {
   monitorPort: number;
   /** [telemetry] a `ring` section forwarding logs over TCP (log-ring.liquid); logTarget is then `ring@<name>`. */
   logRing?: { name: string; server: string; sizeBytes: number } | null;
+  /** [telemetry] map file of per-route log keep thresholds (log-sampler.ts); null: every request is logged. */
+  logSampleMap?: string | null;
 }
 
 export interface GatewaySpan {
@@ -130,7 +132,7 @@ export class ConfigRenderer {
 
   async render(model: HaproxyModel, given: RenderSettings): Promise<RenderedConfig> {
     // Optional settings become explicit nulls: templates run with strict variables.
-    const settings: RenderSettings = { logRing: null, ...given };
+    const settings: RenderSettings = { logRing: null, logSampleMap: null, ...given };
     let config: string;
     try {
       const settingsKey = `${JSON.stringify(settings)}|${model.vhostPort}|${model.bindAddress}`;

@@ -1,8 +1,13 @@
 /**
- * Traffic telemetry inside the agent: a log source (UDP syslog, ring/TCP, or a file rsyslog writes) →
- * parse → Prometheus traffic metrics (in the agent's registry) + 10 s aggregated metrics documents →
- * optional Elasticsearch shipping with a bounded disk spool. Plus per backend server gauges read from
- * `show stat` at scrape time.
+ * Traffic telemetry inside the agent:
+ * - counts: HAProxy's own per-route counters (CounterTap, monotonic across reloads) → Prometheus at scrape
+ *   time (RouteMetrics) and the exact counts of the window aggregates;
+ * - lines: a log source (UDP syslog, ring/TCP, or a file rsyslog writes), sampled in HAProxy (LogSampler) →
+ *   parse → latency histograms (Prometheus and the windows) → optional Elasticsearch shipping with a bounded
+ *   disk spool;
+ * - windows: one report per gateway and window → `onWindow` listeners (the NATS link) and Elasticsearch
+ *   `weir-metrics-*`;
+ * - per backend server gauges read from `show stat` at scrape time.
  *
  * The Agent owns one of these: `start()` runs before HAProxy's config is first rendered, because the
  * receiver's actual (ephemeral) port becomes HAProxy's log target; `refresh()` runs after every apply
@@ -18,7 +23,8 @@ import { parseShowStat } from '../haproxy/stat-parse.js';
 import type { Namespace } from '../../store/store.js';
 import { BackendCollector } from './backend-collector.js';
 // es-shipper loads the Elasticsearch client (~0.5 s of CPU at start): imported only when shipping is on.
-import type { EsConnection, EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
+import type { EsShipper, ShipItem, ShipperStats } from './es-shipper.js';
+import type { EsConnection } from '../../metrics/es-connection.js';
 import { FileTailer, type TailAck, type TailLine } from './file-tailer.js';
 import { documentId, indexName, parseLogLine, toEcsDocument, validateNamespace } from './log-record.js';
 import { Spool } from './spool.js';
@@ -26,7 +32,12 @@ import { startSyslogTcp, type SyslogTcpReceiver } from './syslog-tcp.js';
 import { startSyslogUdp, type SyslogUdpReceiver } from './syslog-udp.js';
 import type { TelemetrySettings } from './telemetry-settings.js';
 import { TelemetryMetrics } from './traffic-metrics.js';
-import { WindowAggregator, metricsIndexTemplate } from './window-aggregator.js';
+import { WindowAggregator } from './window-aggregator.js';
+import { CounterTap } from './counter-tap.js';
+import { LogSampler } from './log-sampler.js';
+import { RouteMetrics } from './route-metrics.js';
+import { metricsDocuments, metricsIndexTemplate } from '../../metrics/es-window-documents.js';
+import type { GatewayWindowReport } from '../../metrics/window-report.js';
 
 export class TelemetryStartError extends Error {
   override name = 'TelemetryStartError';
@@ -39,6 +50,8 @@ export const RING_SIZE_BYTES = 4 * 1024 * 1024;
 export interface LogRenderOverrides {
   logTarget: string | null;
   logRing: { name: string; server: string; sizeBytes: number } | null;
+  /** Per-route log sampling map (null: every request is logged). */
+  logSampleMap: string | null;
 }
 
 export interface AgentTelemetryOptions {
@@ -66,6 +79,7 @@ export interface TelemetryStats {
   shipper: ShipperStats | null;
   spool: { bytes: number; records: number } | null;
   openWindows: number;
+  counters: { workers: Array<{ id: string; pid: number; stopping: boolean }>; failedReads: number };
 }
 
 export class AgentTelemetry {
@@ -73,6 +87,9 @@ export class AgentTelemetry {
   private readonly log: Logger;
   private readonly ns: Namespace;
   private readonly aggregator: WindowAggregator;
+  readonly counters: CounterTap;
+  private readonly sampler: LogSampler | null;
+  private readonly windowListeners = new Set<(r: GatewayWindowReport) => void>();
   private shipper: EsShipper<TailAck> | null = null;
   private spool: Spool | null = null;
   private udp: SyslogUdpReceiver | null = null;
@@ -87,16 +104,32 @@ export class AgentTelemetry {
     this.ns = { org: opts.namespace.org, env: opts.namespace.env };
     validateNamespace(this.ns);
     this.metrics = new TelemetryMetrics({ registry: opts.registry });
+    const known = (): ReadonlyMap<string, ReadonlySet<string>> => this.metrics.knownRoutes();
     this.aggregator = new WindowAggregator({
       ns: this.ns,
       agentId: opts.agentId,
       windowSeconds: opts.settings.windowSeconds,
       registry: opts.registry,
-      emit: (item) => {
-        // No acks on metrics documents: they are derived, and their _id makes a replay harmless.
-        if (this.shipper) this.shipper.offer(item);
+      known,
+      readCounters: () => void this.counters.refresh().catch(() => undefined),
+      emit: (report) => this.onWindowClosed(report),
+    });
+    const s = opts.settings;
+    // The lines are sampled only where the agent is their only reader (see LogSampling).
+    this.sampler =
+      s.sampling.mode !== 'all' && s.source !== 'none'
+        ? new LogSampler({ sampling: s.sampling, mapPath: join(opts.stateDir, 'telemetry-log-sample.map'), adminSocket: opts.adminSocket, registry: opts.registry, logger: this.log, known })
+        : null;
+    this.counters = new CounterTap({
+      adminSocket: opts.adminSocket,
+      statePath: join(opts.stateDir, 'telemetry-counters.json'),
+      logger: this.log,
+      onRead: (totals, at) => {
+        this.aggregator.onCounters(totals, at);
+        this.sampler?.observe(totals, at);
       },
     });
+    new RouteMetrics({ registry: opts.registry, tap: this.counters, known });
     // A fresh connection per scrape: it never queues behind apply commands, and after a reload it
     // reaches the new worker (a kept-open session would stay on the old, stopping worker and keep
     // it alive until hard-stop-after).
@@ -104,22 +137,45 @@ export class AgentTelemetry {
     new BackendCollector({ registry: opts.registry, showStat: async () => parseShowStat(await sendOnce(adminSocket, 'show stat', 2000)), running: opts.running });
   }
 
+  /** Each closed gateway window (the NATS link publishes them). Returns an unsubscribe function. */
+  onWindow(listener: (report: GatewayWindowReport) => void): () => void {
+    this.windowListeners.add(listener);
+    return () => this.windowListeners.delete(listener);
+  }
+
+  private onWindowClosed(report: GatewayWindowReport): void {
+    for (const l of this.windowListeners) {
+      try {
+        l(report);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'window listener failed');
+      }
+    }
+    // No acks on metrics documents: they are derived, and their _id makes a replay harmless.
+    if (this.shipper) for (const item of metricsDocuments(report)) this.shipper.offer(item);
+  }
+
   /** Starts the shipper and the log source; returns what HAProxy's `global` must log to. */
   async start(): Promise<LogRenderOverrides> {
     const s = this.opts.settings;
     this.started = true;
     if (s.elasticsearch) await this.startShipper(s.elasticsearch);
+    // Before the first render: the config names the map, and an adopted HAProxy's worker must be held
+    // (its counters carried) before the agent reloads it.
+    await this.sampler?.start();
+    await this.counters.start();
     this.aggregator.start();
+    const logSampleMap = this.sampler ? this.samplerMapPath() : null;
     switch (s.source) {
       case 'udp': {
         this.udp = await startSyslogUdp({ host: s.udpAddr.host, port: s.udpAddr.port, sink: (line) => this.onLiveLine(line), logger: this.log });
         const a = this.udp.address();
-        return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null };
+        return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null, logSampleMap };
       }
       case 'ring': {
         this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: (line) => this.onLiveLine(line), onOversized: () => this.countFailure('oversized'), logger: this.log });
         const a = this.tcp.address();
-        return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES } };
+        return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES }, logSampleMap };
       }
       case 'file': {
         this.tailer = new FileTailer({
@@ -129,15 +185,20 @@ export class AgentTelemetry {
           logger: this.log,
         });
         await this.tailer.start();
-        return { logTarget: this.opts.logTarget, logRing: null };
+        return { logTarget: this.opts.logTarget, logRing: null, logSampleMap };
       }
       case 'none':
-        return { logTarget: this.opts.logTarget, logRing: null };
+        return { logTarget: this.opts.logTarget, logRing: null, logSampleMap: null };
     }
   }
 
+  private samplerMapPath(): string {
+    return join(this.opts.stateDir, 'telemetry-log-sample.map');
+  }
+
   private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
-    const { EsConfigError, EsShipper, loadEsConnection } = await import('./es-shipper.js');
+    const { EsShipper } = await import('./es-shipper.js');
+    const { EsConfigError, loadEsConnection } = await import('../../metrics/es-connection.js');
     let connection: EsConnection;
     try {
       connection = await loadEsConnection(es);
@@ -165,9 +226,11 @@ export class AgentTelemetry {
     await this.shipper.start();
   }
 
-  /** New label set after an apply. */
+  /** New label set after an apply; a reload's new worker is attached at once (its counters held). */
   refresh(): void {
     this.metrics.setKnown(this.opts.applied());
+    this.sampler?.applied();
+    void this.counters.refresh().catch(() => undefined);
   }
 
   private countFailure(reason: 'oversized'): void {
@@ -190,8 +253,8 @@ export class AgentTelemetry {
     }
     this.metrics.linesParsed.inc();
     this.metrics.observe(out.record);
-    if (!this.shipper) return 'metrics-only'; // metrics documents only exist in Elasticsearch
     this.aggregator.observe(out.record, this.metrics.labelsFor(out.record));
+    if (!this.shipper) return 'metrics-only';
     const id = documentId(out.record, out.payload, this.ns);
     return { id, index: indexName(this.ns, out.record.time), document: toEcsDocument(out.record, this.ns, this.opts.agentId, id) };
   }
@@ -234,6 +297,7 @@ export class AgentTelemetry {
       shipper: this.shipper?.stats() ?? null,
       spool: this.spool ? { bytes: this.spool.bytes(), records: this.spool.pendingRecords() } : null,
       openWindows: this.aggregator.openWindows(),
+      counters: { workers: this.counters.liveWorkers(), failedReads: this.counters.failedReads },
     };
   }
 
@@ -242,9 +306,19 @@ export class AgentTelemetry {
     return this.shipper ? this.shipper.flush(timeoutMs) : true;
   }
 
-  /** Closes the open metrics windows now (tests; shutdown). */
-  closeWindows(): void {
-    this.aggregator.closeAll();
+  /** Closes the open metrics windows now, with the counters read now (tests; shutdown). */
+  async closeWindows(): Promise<void> {
+    await this.counters.refresh().catch(() => undefined);
+    this.aggregator.closeAll(this.counters.totals());
+  }
+
+  /**
+   * Before HAProxy stops (or is left running): the last counter read, the counter state saved, the worker
+   * sessions closed (an open one would hold a stopping worker until hard-stop-after).
+   */
+  async beforeHaproxyStop(): Promise<void> {
+    if (!this.started) return;
+    await this.counters.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'HAProxy counters not saved'));
   }
 
   async stop(): Promise<void> {
@@ -256,7 +330,8 @@ export class AgentTelemetry {
     await this.udp?.close();
     await this.tcp?.close();
     this.aggregator.stop();
-    this.aggregator.closeAll();
+    await this.counters.release().catch(() => undefined);
+    this.aggregator.closeAll(this.counters.totals());
     if (this.shipper) await this.shipper.flush(Math.max(0, deadline - Date.now()));
     // Persists the offset acked so far; lines read but not acked are read again next start (same _id).
     await this.tailer?.stop();

@@ -8,13 +8,12 @@
  * so this is the only retry layer). With a spool, a batch still failing after `attemptsBeforeSpool` goes to disk,
  * live traffic follows it there until ES answers again, and the spool is replayed in order on recovery.
  */
-import { readFile } from 'node:fs/promises';
-import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
+import { errors, type Client } from '@elastic/elasticsearch';
+import { createEsClient, type EsConnection } from '../../metrics/es-connection.js';
 import type { Logger } from '../../runtime/log.js';
 import { silentLogger } from '../../runtime/log.js';
 import type { EcsDocument } from './log-record.js';
 import type { Spool, SpoolSegment } from './spool.js';
-import type { ElasticsearchSettings } from './telemetry-settings.js';
 import type { TelemetryMetrics } from './traffic-metrics.js';
 
 export class ShipperError extends Error {
@@ -32,16 +31,6 @@ export interface ShipItem<A = unknown> {
 }
 
 export type AckKind = 'indexed' | 'spooled';
-
-export interface EsConnection {
-  url: string;
-  apiKey?: string;
-  username?: string;
-  password?: string;
-  /** PEM text of the CA that signed the cluster's certificate. */
-  caPem?: string;
-  requestTimeoutMs?: number;
-}
 
 export interface EsShipperOptions<A = unknown> {
   /** Either a connection, or a ready client (tests). */
@@ -121,41 +110,6 @@ export function indexTemplate(): Record<string, unknown> {
       },
     },
   };
-}
-
-export class EsConfigError extends Error {
-  override name = 'EsConfigError';
-}
-
-/** Settings → connection: reads the CA file, so the agent and the control API fail on it the same way. */
-export async function loadEsConnection(es: ElasticsearchSettings, requestTimeoutMs?: number): Promise<EsConnection> {
-  let caPem: string | undefined;
-  if (es.caFile) {
-    try {
-      caPem = await readFile(es.caFile, 'utf8');
-    } catch (err) {
-      throw new EsConfigError(`WEIR_ELASTICSEARCH_CA: cannot read ${es.caFile}: ${(err as Error).message}`);
-    }
-  }
-  return {
-    url: es.url,
-    ...(es.apiKey ? { apiKey: es.apiKey } : {}),
-    ...(es.username ? { username: es.username, password: es.password ?? '' } : {}),
-    ...(caPem ? { caPem } : {}),
-    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
-  };
-}
-
-export function createEsClient(c: EsConnection): Client {
-  const opts: ClientOptions = {
-    node: c.url,
-    maxRetries: 0, // the shipper owns retries (backoff + spool); transport retries would multiply them
-    requestTimeout: c.requestTimeoutMs ?? 30_000,
-  };
-  if (c.apiKey) opts.auth = { apiKey: c.apiKey };
-  else if (c.username) opts.auth = { username: c.username, password: c.password ?? '' };
-  if (c.caPem) opts.tls = { ca: c.caPem };
-  return new Client(opts);
 }
 
 /** Whole-request failures worth retrying: network, timeouts, 429 and 5xx. Auth/4xx errors also go to the spool rather than be dropped. */

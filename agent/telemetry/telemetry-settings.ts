@@ -1,6 +1,7 @@
 // Telemetry settings: rows for the agent's SETTINGS table (agent/settings.ts spreads them in) and their
 // validation. Kept here so the shared settings file only gains two lines.
 import { isIP } from 'node:net';
+import { ES_ENV, resolveElasticsearchSettings, type ElasticsearchSettings, type EsSettingKey } from '../../metrics/es-settings.js';
 
 export class TelemetrySettingsError extends Error {
   override readonly name = 'TelemetrySettingsError';
@@ -15,14 +16,17 @@ export class TelemetrySettingsError extends Error {
  */
 export type LogSource = 'udp' | 'ring' | 'file' | 'none';
 
-export interface ElasticsearchSettings {
-  url: string;
-  apiKey: string | null;
-  username: string | null;
-  password: string | null;
-  /** Path of a PEM file; read at start. */
-  caFile: string | null;
-}
+/**
+ * Which requests HAProxy writes a log line for. Counts never depend on it (they come from HAProxy's counters);
+ * the lines feed the latency histograms and, with Elasticsearch, the request documents.
+ * - `all`: every request (the default with Elasticsearch shipping, or when the lines go to a file or elsewhere);
+ * - `auto`: per route, about `targetPerRoute` lines per second, chosen by the agent from the route's request rate
+ *   (the default otherwise);
+ * - `fixed`: 1 in `oneIn` requests on every route.
+ */
+export type LogSampling = { mode: 'all' } | { mode: 'auto'; targetPerRoute: number; maxLinesPerSecond: number } | { mode: 'fixed'; oneIn: number };
+
+export type { ElasticsearchSettings };
 
 export interface TelemetrySettings {
   enabled: boolean;
@@ -38,6 +42,7 @@ export interface TelemetrySettings {
   flushTimeoutMs: number;
   /** Records held in memory for Elasticsearch (plus as many again waiting to be spilled to the spool). */
   queueCapacity: number;
+  sampling: LogSampling;
 }
 
 export type TelemetrySettingKey =
@@ -54,7 +59,10 @@ export type TelemetrySettingKey =
   | 'spoolMaxBytes'
   | 'telemetryWindowSeconds'
   | 'telemetryFlushTimeoutMs'
-  | 'telemetryQueueCapacity';
+  | 'telemetryQueueCapacity'
+  | 'logSample'
+  | 'logSampleTarget'
+  | 'logSampleMax';
 
 export interface TelemetrySettingSpec {
   key: TelemetrySettingKey;
@@ -70,14 +78,17 @@ export const TELEMETRY_SETTINGS: TelemetrySettingSpec[] = [
   { key: 'logUdpAddr', flag: 'log-udp-addr', env: 'WEIR_LOG_UDP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the UDP syslog receiver (port 0 = ephemeral; it becomes HAProxy\'s log target)' },
   { key: 'logTcpAddr', flag: 'log-tcp-addr', env: 'WEIR_LOG_TCP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the TCP syslog receiver the HAProxy ring forwards to (log source ring)' },
   { key: 'logFile', flag: 'log-file', env: 'WEIR_LOG_FILE', default: '', help: 'HAProxy log file written by rsyslog, tailed with offsets committed after Elasticsearch acks (log source file)' },
-  { key: 'elasticsearchUrl', flag: 'elasticsearch-url', env: 'WEIR_ELASTICSEARCH_URL', default: '', help: 'Elasticsearch 8 URL for traffic logs and metrics documents; empty = metrics only' },
-  { key: 'elasticsearchApiKey', flag: 'elasticsearch-api-key', env: 'WEIR_ELASTICSEARCH_API_KEY', default: '', help: 'Elasticsearch API key (base64 id:key)' },
-  { key: 'elasticsearchUsername', flag: 'elasticsearch-username', env: 'WEIR_ELASTICSEARCH_USERNAME', default: '', help: 'Elasticsearch basic-auth user' },
-  { key: 'elasticsearchPassword', flag: 'elasticsearch-password', env: 'WEIR_ELASTICSEARCH_PASSWORD', default: '', help: 'Elasticsearch basic-auth password (prefer the environment variable)' },
-  { key: 'elasticsearchCa', flag: 'elasticsearch-ca', env: 'WEIR_ELASTICSEARCH_CA', default: '', help: 'PEM file of the CA that signed the Elasticsearch certificate' },
+  { key: 'elasticsearchUrl', flag: 'elasticsearch-url', env: ES_ENV.url, default: '', help: 'Elasticsearch 8 URL for traffic logs and metrics documents; empty = metrics only' },
+  { key: 'elasticsearchApiKey', flag: 'elasticsearch-api-key', env: ES_ENV.apiKey, default: '', help: 'Elasticsearch API key (base64 id:key)' },
+  { key: 'elasticsearchUsername', flag: 'elasticsearch-username', env: ES_ENV.username, default: '', help: 'Elasticsearch basic-auth user' },
+  { key: 'elasticsearchPassword', flag: 'elasticsearch-password', env: ES_ENV.password, default: '', help: 'Elasticsearch basic-auth password (prefer the environment variable)' },
+  { key: 'elasticsearchCa', flag: 'elasticsearch-ca', env: ES_ENV.ca, default: '', help: 'PEM file of the CA that signed the Elasticsearch certificate' },
   { key: 'spoolMaxBytes', flag: 'spool-max-bytes', env: 'WEIR_SPOOL_MAX_BYTES', default: String(256 * 1024 * 1024), help: 'bound of the disk spool (WEIR_STATE_DIR/spool) used while Elasticsearch is down; oldest records are dropped above it' },
   { key: 'telemetryWindowSeconds', flag: 'telemetry-window', env: 'WEIR_TELEMETRY_WINDOW_S', default: '10', help: 'seconds per aggregated metrics document (weir-metrics-<org>-<env>-*)' },
   { key: 'telemetryFlushTimeoutMs', flag: 'telemetry-flush-timeout', env: 'WEIR_TELEMETRY_FLUSH_TIMEOUT_MS', default: '5000', help: 'on SIGTERM, how long to keep sending to Elasticsearch before the rest goes to the spool' },
+  { key: 'logSample', flag: 'log-sample', env: 'WEIR_LOG_SAMPLE', default: '', help: 'which requests get a log line: all, auto (about WEIR_LOG_SAMPLE_TARGET lines/s per route) or 1/N (default: all with Elasticsearch or log source file/none, else auto); counts are exact either way' },
+  { key: 'logSampleTarget', flag: 'log-sample-target', env: 'WEIR_LOG_SAMPLE_TARGET', default: '100', help: 'auto sampling: log lines per second per route (latency samples); a route below this rate logs every request' },
+  { key: 'logSampleMax', flag: 'log-sample-max', env: 'WEIR_LOG_SAMPLE_MAX', default: '2000', help: 'auto sampling: log lines per second over all routes; targets are scaled down above it' },
   { key: 'telemetryQueueCapacity', flag: 'telemetry-queue', env: 'WEIR_TELEMETRY_QUEUE_CAPACITY', default: '10000', help: 'log records held in memory for Elasticsearch; above it they go to the spool (memory bound: about 2x this many records)' },
 ];
 
@@ -124,7 +135,8 @@ export function resolveTelemetrySettings(
     }
     if (source === 'file' && !logFile) throw new TelemetrySettingsError(`${get('logSource').name}=file needs ${get('logFile').name}`);
   }
-  const elasticsearch = resolveElasticsearchSettings(get);
+  const elasticsearch = resolveElasticsearchSettings((k) => get(ES_KEYS[k]));
+  const sampling = resolveSampling(get, elasticsearch !== null || source === 'file' || source === 'none');
   return {
     enabled: onOff === 'on',
     source,
@@ -136,38 +148,22 @@ export function resolveTelemetrySettings(
     windowSeconds: whole(get('telemetryWindowSeconds').name, v('telemetryWindowSeconds'), 1, 3600),
     flushTimeoutMs: whole(get('telemetryFlushTimeoutMs').name, v('telemetryFlushTimeoutMs'), 0, 600_000),
     queueCapacity: whole(get('telemetryQueueCapacity').name, v('telemetryQueueCapacity'), 100, 1_000_000),
+    sampling,
   };
 }
 
-type EsSettingKey = 'elasticsearchUrl' | 'elasticsearchApiKey' | 'elasticsearchUsername' | 'elasticsearchPassword' | 'elasticsearchCa';
-
-/**
- * WEIR_ELASTICSEARCH_URL and its credentials; null when the URL is empty. Shared by the agent (flags or env) and
- * the control API (env only, see `elasticsearchSettingsFromEnv`) so both accept and reject the same values.
- */
-export function resolveElasticsearchSettings(get: (key: EsSettingKey) => { value: string; name: string }): ElasticsearchSettings | null {
-  const v = (k: EsSettingKey): string => get(k).value.trim();
-  const url = v('elasticsearchUrl');
-  if (url === '') return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TelemetrySettingsError(`${get('elasticsearchUrl').name}: "${url}" must be http(s)://`);
-  const apiKey = v('elasticsearchApiKey') || null;
-  const username = v('elasticsearchUsername') || null;
-  const password = get('elasticsearchPassword').value || null;
-  if (apiKey && username) throw new TelemetrySettingsError(`${get('elasticsearchApiKey').name} and ${get('elasticsearchUsername').name} are both set; use one`);
-  if (password && !username) throw new TelemetrySettingsError(`${get('elasticsearchPassword').name} is set without ${get('elasticsearchUsername').name}`);
-  return { url, apiKey, username, password, caFile: v('elasticsearchCa') || null };
+/** `linesAreTheProduct`: Elasticsearch ships every line, or the lines go to a file or a collector of the user's. */
+function resolveSampling(get: (key: TelemetrySettingKey) => { value: string; name: string }, linesAreTheProduct: boolean): LogSampling {
+  const raw = get('logSample').value.trim();
+  const name = get('logSample').name;
+  const mode = raw === '' ? (linesAreTheProduct ? 'all' : 'auto') : raw;
+  const targetPerRoute = whole(get('logSampleTarget').name, get('logSampleTarget').value, 1, 1_000_000);
+  const maxLinesPerSecond = whole(get('logSampleMax').name, get('logSampleMax').value, 1, 10_000_000);
+  if (mode === 'all') return { mode: 'all' };
+  if (mode === 'auto') return { mode: 'auto', targetPerRoute, maxLinesPerSecond };
+  const m = /^1\/(\d+)$/.exec(mode);
+  if (m) return { mode: 'fixed', oneIn: whole(name, m[1]!, 1, 1_000_000) };
+  throw new TelemetrySettingsError(`${name}: "${raw}" must be all, auto or 1/N (e.g. 1/100)`);
 }
 
-/** The same settings from environment variables only (the control API has no flags). */
-export function elasticsearchSettingsFromEnv(env: NodeJS.ProcessEnv): ElasticsearchSettings | null {
-  return resolveElasticsearchSettings((key) => {
-    const spec = TELEMETRY_SETTINGS.find((s) => s.key === key) as TelemetrySettingSpec;
-    return { value: env[spec.env] ?? spec.default, name: spec.env };
-  });
-}
+const ES_KEYS: Record<EsSettingKey, TelemetrySettingKey> = { url: 'elasticsearchUrl', apiKey: 'elasticsearchApiKey', username: 'elasticsearchUsername', password: 'elasticsearchPassword', ca: 'elasticsearchCa' };

@@ -12,23 +12,15 @@ export interface TelemetryMetricsOptions {
   responseTimeBuckets?: number[];
 }
 
-const codeClass = (status: number): string => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other');
-
 interface RouteChildren {
-  labels: { gateway: string; route: string };
-  requests: Map<string, { inc: (v?: number) => void }>;
   total: { observe: (v: number) => void };
   active: { observe: (v: number) => void };
-  bytesIn: { inc: (v?: number) => void };
-  bytesOut: { inc: (v?: number) => void };
 }
 
 export class TelemetryMetrics {
   readonly registry: Registry;
   private known = new Map<string, Set<string>>();
-  private readonly requests: Counter<'gateway' | 'route' | 'code_class'>;
   private readonly responseTime: Histogram<'gateway' | 'route' | 'phase'>;
-  private readonly bytes: Counter<'gateway' | 'route' | 'direction'>;
   readonly linesReceived: Counter;
   readonly linesParsed: Counter;
   private readonly linesFailed: Counter<'reason'>;
@@ -41,15 +33,14 @@ export class TelemetryMetrics {
 
   constructor(opts: TelemetryMetricsOptions = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
-    this.requests = new Counter({ name: 'weir_http_requests_total', help: 'HTTP requests seen in HAProxy logs', labelNames: ['gateway', 'route', 'code_class'], registers });
+    // Request counts and bytes come from HAProxy's counters (route-metrics.ts); the log lines only time requests.
     this.responseTime = new Histogram({
       name: 'weir_http_response_time_seconds',
-      help: 'HAProxy request timings from logs: phase="total" is Tt, phase="active" is Ta',
+      help: 'HAProxy request timings from the log lines, which may be sampled (weir_log_sample_keep_ratio): _count counts timed lines, not requests (weir_http_requests_total does); phase="total" is Tt, phase="active" is Ta',
       labelNames: ['gateway', 'route', 'phase'],
       buckets: opts.responseTimeBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.bytes = new Counter({ name: 'weir_traffic_bytes_total', help: 'Bytes through gateways (direction in = from client, out = to client)', labelNames: ['gateway', 'route', 'direction'], registers });
     this.linesReceived = new Counter({ name: 'weir_log_lines_received_total', help: 'HAProxy log lines received', registers });
     this.linesParsed = new Counter({ name: 'weir_log_lines_parsed_total', help: 'HAProxy log lines parsed into records', registers });
     this.linesFailed = new Counter({ name: 'weir_log_lines_failed_total', help: 'HAProxy log lines that failed to parse', labelNames: ['reason'], registers });
@@ -75,6 +66,11 @@ export class TelemetryMetrics {
     this.children.clear();
   }
 
+  /** gateway → applied route names (the label values allowed). */
+  knownRoutes(): ReadonlyMap<string, ReadonlySet<string>> {
+    return this.known;
+  }
+
   labelsFor(record: TrafficRecord): { gateway: string; route: string } {
     const gwName = record.gateway ?? record.frontend;
     const routes = this.known.get(gwName);
@@ -93,34 +89,17 @@ export class TelemetryMetrics {
     const key = `${l.gateway}\0${l.route}`;
     let c = this.children.get(key);
     if (!c) {
-      c = {
-        requests: new Map(),
-        total: this.responseTime.labels({ ...l, phase: 'total' }),
-        active: this.responseTime.labels({ ...l, phase: 'active' }),
-        bytesIn: this.bytes.labels({ ...l, direction: 'in' }),
-        bytesOut: this.bytes.labels({ ...l, direction: 'out' }),
-        labels: l,
-      };
+      c = { total: this.responseTime.labels({ ...l, phase: 'total' }), active: this.responseTime.labels({ ...l, phase: 'active' }) };
       this.children.set(key, c);
     }
     return c;
   }
 
   observe(record: TrafficRecord): void {
+    if (record.mode !== 'http') return;
     const c = this.childrenFor(this.labelsFor(record));
-    if (record.mode === 'http') {
-      const cls = codeClass(record.status);
-      let req = c.requests.get(cls);
-      if (!req) {
-        req = this.requests.labels({ ...c.labels, code_class: cls });
-        c.requests.set(cls, req);
-      }
-      req.inc();
-      if (record.timings.Tt >= 0) c.total.observe(record.timings.Tt / 1000);
-      if (record.timings.Ta >= 0) c.active.observe(record.timings.Ta / 1000);
-    }
-    if (record.bytesIn > 0) c.bytesIn.inc(record.bytesIn);
-    if (record.bytesOut > 0) c.bytesOut.inc(record.bytesOut);
+    if (record.timings.Tt >= 0) c.total.observe(record.timings.Tt / 1000);
+    if (record.timings.Ta >= 0) c.active.observe(record.timings.Ta / 1000);
   }
 
   parseFailed(reason: ParseFailureReason): void {

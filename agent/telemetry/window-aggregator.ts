@@ -1,161 +1,126 @@
 /**
- * Aggregated metrics documents: one per gateway, route and window (default 10 s) to
- * `weir-metrics-<org>-<env>-YYYY.MM.DD`, the input a Vamp-style release policy reads.
+ * Per-route window aggregates (default 10 s): exact counts from HAProxy's counters, latency from the log
+ * lines. One `GatewayWindowReport` per applied gateway and window (idle routes as zeros) goes to `emit`
+ * (NATS, Elasticsearch `weir-metrics-*`).
  *
- * - Window: by the time a request ENDED (`t` + Tt), because HAProxy logs at the end: by accept time a long
- *   request would land in a window already closed. A window is closed `graceMs` after its end; records for
- *   a closed window are counted as late (weir_metrics_late_records_total) and not folded into a later one.
- * - response_time_ms: Ta (active time; Tt for TCP, which has no Ta). Percentiles are exact (nearest rank on
- *   the sorted samples) up to `maxSamples` per window; above it a uniform reservoir sample of `maxSamples`
- *   is kept (Algorithm R), so memory per window is bounded and the percentiles become estimates.
- * - health = 1 − error_ratio (a ratio, not Vamp's 0/1 flag): `health >= baselines.health` with a baseline
- *   such as 0.97 then reads "at most 3 % errors". errors_5xx counts HTTP 5xx; for TCP it counts sessions the
- *   server side ended abnormally (termination state starting with `S`).
- * - `_id` = sha256(namespace, agent, gateway, route, window start): a retried or replayed flush is a 409 in
- *   ES, never a second document. A window flushed twice (agent restarted inside it) keeps the first.
+ * - Counts: the tap's totals read at each window boundary (the aggregator asks for a read at the boundary;
+ *   the first read at or after it is the boundary's snapshot). A window's counts are the difference of its
+ *   two boundary snapshots: exact however lines are sampled or lost, off by at most the read's latency at
+ *   the edges. When no read succeeded at a boundary (HAProxy restarting), the window gets nothing and the
+ *   next one gets both: totals stay exact, the split between the two windows does not.
+ *   HTTP: requests = responses (every status class), errors = 5xx. TCP: requests = sessions started,
+ *   errors = connection errors + response errors (econ + eresp).
+ * - Latency: Ta (Tt for TCP) of the lines whose request ENDED in the window (`t` + Tt; HAProxy logs at the
+ *   end), into the fixed-bucket histogram of metrics/latency-histogram.ts. A window is closed `graceMs`
+ *   after its end; lines for a closed window are counted in weir_metrics_late_records_total.
  */
-import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
+import { LatencyHistogram } from '../../metrics/latency-histogram.js';
+import type { GatewayWindowReport, RouteWindow } from '../../metrics/window-report.js';
+import type { TapRow } from './counter-tap.js';
 import type { Namespace, TrafficRecord } from './log-record.js';
-
-// A type alias (not an interface) so it is assignable to the shipper's Record<string, unknown> documents.
-export type MetricsDocument = {
-  '@timestamp': string;
-  weir: { gateway: string; route: string; namespace: string; org: string; env: string; mode: 'http' | 'tcp' };
-  agent: { id: string; type: 'weir' };
-  window_s: number;
-  requests: number;
-  rate: number;
-  response_time_ms: { p50: number; p95: number; p99: number };
-  errors_5xx: number;
-  error_ratio: number;
-  health: number;
-};
-
-export interface MetricsItem {
-  id: string;
-  index: string;
-  document: MetricsDocument;
-}
-
-interface Window {
-  start: number;
-  gateway: string;
-  route: string;
-  mode: 'http' | 'tcp';
-  requests: number;
-  errors: number;
-  samples: number[];
-  seen: number;
-}
+import { C } from './stat-counters.js';
 
 export interface WindowAggregatorOptions {
   ns: Namespace;
   agentId: string;
   windowSeconds: number;
-  /** How long after a window ends records may still arrive. Default 2 s. */
+  /** How long after a window ends its lines may still arrive. Default 2 s. */
   graceMs?: number;
-  maxSamples?: number;
   registry?: Registry;
-  emit: (item: MetricsItem) => void;
+  /** Asks the counter tap for a read now (at each boundary). */
+  readCounters: () => void;
+  /** gateway → applied route names. */
+  known: () => ReadonlyMap<string, ReadonlySet<string>>;
+  emit: (report: GatewayWindowReport) => void;
   now?: () => number;
-  random?: () => number;
 }
 
-export function metricsIndexName(ns: Namespace, time: Date): string {
-  const d = time.toISOString();
-  return `weir-metrics-${ns.org}-${ns.env}-${d.slice(0, 4)}.${d.slice(5, 7)}.${d.slice(8, 10)}`;
+interface OpenWindow {
+  /** backend → histogram of the lines that ended in the window. */
+  latency: Map<string, LatencyHistogram>;
+  modes: Map<string, 'http' | 'tcp'>;
 }
 
-export function metricsDocumentId(ns: Namespace, agentId: string, gateway: string, route: string, windowStart: number): string {
-  return createHash('sha256').update(`${ns.org}\u0000${ns.env}\u0000${agentId}\u0000${gateway}\u0000${route}\u0000${windowStart}`).digest('base64url').slice(0, 32);
-}
-
-/** Index template for `weir-metrics-*`. */
-export function metricsIndexTemplate(): Record<string, unknown> {
-  const kw = { type: 'keyword' };
-  return {
-    index_patterns: ['weir-metrics-*'],
-    priority: 200,
-    _meta: { managed_by: 'weir' },
-    template: {
-      settings: { number_of_shards: 1 },
-      mappings: {
-        dynamic: false,
-        properties: {
-          '@timestamp': { type: 'date' },
-          weir: { properties: { gateway: kw, route: kw, namespace: kw, org: kw, env: kw, mode: kw } },
-          agent: { properties: { id: kw, type: kw } },
-          window_s: { type: 'integer' },
-          requests: { type: 'long' },
-          rate: { type: 'double' },
-          response_time_ms: { properties: { p50: { type: 'double' }, p95: { type: 'double' }, p99: { type: 'double' } } },
-          errors_5xx: { type: 'long' },
-          error_ratio: { type: 'double' },
-          health: { type: 'double' },
-        },
-      },
-    },
-  };
-}
-
-/** Nearest-rank percentile of sorted values. */
-function nearestRank(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+/** Requests and errors a route's counters grew by. */
+function delta(cur: TapRow | undefined, prev: TapRow | undefined): { requests: number; errors: number; mode: 'http' | 'tcp' | null } {
+  if (!cur) return { requests: 0, errors: 0, mode: null };
+  const d = (i: number): number => Math.max(0, cur.counters[i]! - (prev?.counters[i] ?? 0));
+  if (cur.mode === 'tcp') return { requests: d(C.stot), errors: d(C.econ) + d(C.eresp), mode: 'tcp' };
+  const requests = d(C.hrsp_1xx) + d(C.hrsp_2xx) + d(C.hrsp_3xx) + d(C.hrsp_4xx) + d(C.hrsp_5xx) + d(C.hrsp_other);
+  return { requests, errors: d(C.hrsp_5xx), mode: 'http' };
 }
 
 export class WindowAggregator {
-  private readonly windows = new Map<string, Window>();
+  private readonly windows = new Map<number, OpenWindow>();
+  /** Boundary (epoch ms) → the first counter totals read at or after it. */
+  private readonly snapshots = new Map<number, ReadonlyMap<string, TapRow>>();
+  /** The snapshot the last closed window ended on (or the first read): the next window starts from it. */
+  private baseline: ReadonlyMap<string, TapRow> | null = null;
   /** Windows with start < this are closed. */
   private closedBefore = 0;
   private timer: NodeJS.Timeout | null = null;
+  private boundaryTimer: NodeJS.Timeout | null = null;
   private readonly windowMs: number;
   private readonly graceMs: number;
-  private readonly maxSamples: number;
   private readonly now: () => number;
-  private readonly random: () => number;
   private readonly late: Counter | null;
   private readonly emitted: Counter | null;
 
   constructor(private readonly opts: WindowAggregatorOptions) {
     this.windowMs = opts.windowSeconds * 1000;
     this.graceMs = opts.graceMs ?? 2000;
-    this.maxSamples = opts.maxSamples ?? 50_000;
     this.now = opts.now ?? Date.now;
-    this.random = opts.random ?? Math.random;
     const registers = opts.registry ? [opts.registry] : [];
-    this.late = opts.registry ? new Counter({ name: 'weir_metrics_late_records_total', help: 'Records that arrived after their metrics window was closed (not in any metrics document)', registers }) : null;
-    this.emitted = opts.registry ? new Counter({ name: 'weir_metrics_documents_total', help: 'Aggregated metrics documents produced', registers }) : null;
+    this.late = opts.registry ? new Counter({ name: 'weir_metrics_late_records_total', help: 'Log lines that arrived after their metrics window was closed (not in any window\'s latency histogram)', registers }) : null;
+    this.emitted = opts.registry ? new Counter({ name: 'weir_metrics_windows_total', help: 'Gateway window reports closed (published to NATS and/or Elasticsearch)', registers }) : null;
+    this.closedBefore = Math.floor(this.now() / this.windowMs) * this.windowMs;
   }
 
   start(): void {
     this.timer ??= setInterval(() => this.closeDue(), Math.min(1000, this.windowMs / 2));
     this.timer.unref();
+    this.scheduleBoundary();
+  }
+
+  private scheduleBoundary(): void {
+    const at = this.now();
+    const next = (Math.floor(at / this.windowMs) + 1) * this.windowMs;
+    this.boundaryTimer = setTimeout(() => {
+      this.opts.readCounters();
+      this.scheduleBoundary();
+    }, next - at + 1);
+    this.boundaryTimer.unref();
   }
 
   /** `labels` are the bounded gateway/route labels (see TelemetryMetrics.labelsFor). */
   observe(record: TrafficRecord, labels: { gateway: string; route: string }): void {
+    if (labels.route === 'other') return;
     const end = record.time.getTime() + Math.max(0, record.timings.Tt);
     const start = Math.floor(end / this.windowMs) * this.windowMs;
     if (start < this.closedBefore) {
       this.late?.inc();
       return;
     }
-    const key = `${start}\u0000${labels.gateway}\u0000${labels.route}`;
-    let w = this.windows.get(key);
-    if (!w) this.windows.set(key, (w = { start, gateway: labels.gateway, route: labels.route, mode: record.mode, requests: 0, errors: 0, samples: [], seen: 0 }));
-    w.requests += 1;
-    const http = record.mode === 'http';
-    if (http ? record.status >= 500 && record.status < 600 : record.terminationState.startsWith('S')) w.errors += 1;
-    const t = http && record.timings.Ta >= 0 ? record.timings.Ta : record.timings.Tt;
+    const t = record.mode === 'http' && record.timings.Ta >= 0 ? record.timings.Ta : record.timings.Tt;
     if (t < 0) return;
-    w.seen += 1;
-    if (w.samples.length < this.maxSamples) w.samples.push(t);
-    else {
-      const j = Math.floor(this.random() * w.seen);
-      if (j < this.maxSamples) w.samples[j] = t;
+    let w = this.windows.get(start);
+    if (!w) this.windows.set(start, (w = { latency: new Map(), modes: new Map() }));
+    const backend = `${labels.gateway}:${labels.route}`;
+    let h = w.latency.get(backend);
+    if (!h) w.latency.set(backend, (h = new LatencyHistogram()));
+    h.add(t);
+    w.modes.set(backend, record.mode);
+  }
+
+  /** Every counter read (CounterTap onRead). */
+  onCounters(totals: ReadonlyMap<string, TapRow>, at: number): void {
+    if (!this.baseline) {
+      this.baseline = totals;
+      return;
     }
+    const boundary = Math.floor(at / this.windowMs) * this.windowMs;
+    if (boundary >= this.closedBefore && !this.snapshots.has(boundary)) this.snapshots.set(boundary, totals);
   }
 
   /** Closes windows whose end + grace has passed. */
@@ -163,9 +128,11 @@ export class WindowAggregator {
     this.closeBefore(Math.floor((this.now() - this.graceMs) / this.windowMs) * this.windowMs);
   }
 
-  /** Closes every open window (shutdown). A partial window keeps window_s and rate over the whole window. */
-  closeAll(): void {
-    this.closeBefore(Number.POSITIVE_INFINITY);
+  /** Closes every open window (shutdown): the current one with the counts read so far. */
+  closeAll(latest?: ReadonlyMap<string, TapRow>): void {
+    const end = (Math.floor(this.now() / this.windowMs) + 1) * this.windowMs;
+    if (latest && this.baseline) this.snapshots.set(end, latest);
+    this.closeBefore(end);
   }
 
   openWindows(): number {
@@ -173,37 +140,40 @@ export class WindowAggregator {
   }
 
   private closeBefore(limit: number): void {
-    if (Number.isFinite(limit)) this.closedBefore = Math.max(this.closedBefore, limit);
-    for (const [key, w] of this.windows) {
-      if (w.start >= limit) continue;
-      this.windows.delete(key);
-      this.opts.emit(this.toItem(w));
+    for (let start = this.closedBefore; start + this.windowMs <= limit; start += this.windowMs) this.closeWindow(start);
+    this.closedBefore = Math.max(this.closedBefore, limit);
+    for (const s of this.windows.keys()) if (s < this.closedBefore) this.windows.delete(s);
+    for (const b of this.snapshots.keys()) if (b < this.closedBefore) this.snapshots.delete(b);
+  }
+
+  private closeWindow(start: number): void {
+    const w = this.windows.get(start);
+    this.windows.delete(start);
+    const end = start + this.windowMs;
+    const snap = this.snapshots.get(end);
+    // No read at the boundary: this window gets no counts and the baseline stays, so the next one has them.
+    const counts = snap && this.baseline ? { cur: snap, prev: this.baseline } : null;
+    if (snap && this.baseline) this.baseline = snap;
+    if (!counts && !w && !this.baseline) return; // nothing counted yet (agent just started, HAProxy not read)
+    for (const [gateway, routes] of this.opts.known()) {
+      let mode: 'http' | 'tcp' = 'http';
+      const rows: RouteWindow[] = [];
+      for (const route of routes) {
+        const backend = `${gateway}:${route}`;
+        const d = counts ? delta(counts.cur.get(backend), counts.prev.get(backend)) : { requests: 0, errors: 0, mode: null };
+        const h = w?.latency.get(backend);
+        mode = d.mode ?? w?.modes.get(backend) ?? mode;
+        rows.push({ route, requests: d.requests, errors: d.errors, latency: { samples: h?.count ?? 0, sum_ms: h?.sumMs ?? 0, histogram: h ? h.toSparse() : { values: [], counts: [] } } });
+      }
+      this.opts.emit({ v: 1, org: this.opts.ns.org, env: this.opts.ns.env, gateway, agent: this.opts.agentId, mode, start, window_s: this.opts.windowSeconds, routes: rows });
       this.emitted?.inc();
     }
   }
 
-  private toItem(w: Window): MetricsItem {
-    const { ns, agentId } = this.opts;
-    const sorted = w.samples.sort((a, b) => a - b);
-    const ratio = w.requests ? w.errors / w.requests : 0;
-    const time = new Date(w.start);
-    const document: MetricsDocument = {
-      '@timestamp': time.toISOString(),
-      weir: { gateway: w.gateway, route: w.route, namespace: `${ns.org}-${ns.env}`, org: ns.org, env: ns.env, mode: w.mode },
-      agent: { id: agentId, type: 'weir' },
-      window_s: this.opts.windowSeconds,
-      requests: w.requests,
-      rate: w.requests / this.opts.windowSeconds,
-      response_time_ms: { p50: nearestRank(sorted, 50), p95: nearestRank(sorted, 95), p99: nearestRank(sorted, 99) },
-      errors_5xx: w.errors,
-      error_ratio: ratio,
-      health: 1 - ratio,
-    };
-    return { id: metricsDocumentId(ns, agentId, w.gateway, w.route, w.start), index: metricsIndexName(ns, time), document };
-  }
-
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.boundaryTimer) clearTimeout(this.boundaryTimer);
     this.timer = null;
+    this.boundaryTimer = null;
   }
 }

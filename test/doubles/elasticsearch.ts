@@ -293,8 +293,34 @@ export class ElasticsearchDouble {
       hits: { total: { value: docs.length, relation: 'eq' }, max_score: docs.length ? 1 : null, hits: docs.slice(0, size).map((d) => ({ _index: d.index, _id: d.id, _score: 1, _source: d.source })) },
     };
     const aggs = (body.aggs ?? body.aggregations) as Record<string, Doc> | undefined;
-    if (aggs) out.aggregations = runAggs(docs.map((d) => d.source), aggs);
+    if (aggs) out.aggregations = runAggs(docs.map((d) => d.source), aggs, (field) => this.fieldType([...new Set(docs.map((d) => d.index))], field));
     this.send(res, 200, out);
+  }
+
+  /**
+   * The mapped type of a field in these indices, from the index templates that match them ("Index templates":
+   * the highest priority matching template applies). Aggregations need it where ES behaves by type: a
+   * `histogram` field holds pre-aggregated values and counts.
+   */
+  fieldType(indices: string[], field: string): string | null {
+    for (const index of indices) {
+      let best: { priority: number; body: Doc } | null = null;
+      for (const body of this.templates.values()) {
+        const patterns = ([] as string[]).concat(body.index_patterns as string | string[]);
+        const hit = patterns.some((p) => new RegExp(`^${p.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(index));
+        const priority = typeof body.priority === 'number' ? body.priority : 0;
+        if (hit && (!best || priority > best.priority)) best = { priority, body };
+      }
+      let props = ((best?.body.template as Doc | undefined)?.mappings as Doc | undefined)?.properties as Doc | undefined;
+      const parts = field.split('.');
+      for (let i = 0; i < parts.length && props; i++) {
+        const f = props[parts[i]!] as Doc | undefined;
+        if (!f) break;
+        if (i === parts.length - 1) return typeof f.type === 'string' ? f.type : null;
+        props = f.properties as Doc | undefined;
+      }
+    }
+    return null;
   }
 
   // "Count API".
@@ -419,12 +445,40 @@ function percentile(sorted: number[], p: number): number | null {
 
 const fmt = (n: number): string => (Number.isInteger(n) ? n.toFixed(1) : String(n));
 
-// Aggregations subset: terms, filter, filters, range, percentiles, avg, sum, min, max, value_count; nested sub-aggs.
-function runAggs(docs: Doc[], aggs: Record<string, Doc>): Doc {
+/**
+ * A field's values, with a `histogram` field ("Histogram field type": `{values: [...], counts: [...]}`,
+ * pre-aggregated) expanded into its values, each repeated `count` times, as metric aggregations see it.
+ */
+function valuesOf(docs: Doc[], field: string, type: string | null): number[] {
+  if (type !== 'histogram') return numbers(docs, field);
+  const out: number[] = [];
+  for (const d of docs) {
+    for (const h of fieldValues(d, field)) {
+      const { values, counts } = h as { values?: unknown; counts?: unknown };
+      if (!Array.isArray(values) || !Array.isArray(counts)) continue;
+      values.forEach((v, i) => {
+        const c = counts[i];
+        if (typeof v === 'number' && typeof c === 'number') for (let k = 0; k < c; k++) out.push(v);
+      });
+    }
+  }
+  return out;
+}
+
+/** "Percentiles aggregation", `hdr` method: the recorded value at rank max(1, round(p/100 · n)) (HdrHistogram's rule). */
+function hdrPercentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.max(1, Math.floor((p / 100) * sorted.length + 0.5));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+// Aggregations subset: terms, filter, filters, range, percentiles (TDigest-like or hdr), avg, sum, min, max,
+// value_count, date_histogram (fixed_interval, min_doc_count); nested sub-aggs. `typeOf`: mapped field types.
+function runAggs(docs: Doc[], aggs: Record<string, Doc>, typeOf: (field: string) => string | null = () => null): Doc {
   const out: Doc = {};
   for (const [name, spec] of Object.entries(aggs)) {
     const sub = (spec.aggs ?? spec.aggregations) as Record<string, Doc> | undefined;
-    const withSub = (bucketDocs: Doc[], base: Doc): Doc => (sub ? { ...base, ...runAggs(bucketDocs, sub) } : base);
+    const withSub = (bucketDocs: Doc[], base: Doc): Doc => (sub ? { ...base, ...runAggs(bucketDocs, sub, typeOf) } : base);
     const [kind, argRaw] = Object.entries(spec).find(([k]) => k !== 'aggs' && k !== 'aggregations' && k !== 'meta')!;
     const arg = argRaw as Doc;
     const field = arg.field as string;
@@ -468,9 +522,10 @@ function runAggs(docs: Doc[], aggs: Record<string, Doc>): Doc {
         break;
       }
       case 'percentiles': {
-        const vals = numbers(docs, field).sort((x, y) => x - y);
+        const vals = valuesOf(docs, field, typeOf(field)).sort((x, y) => x - y);
         const values: Doc = {};
-        for (const p of (arg.percents as number[] | undefined) ?? [1, 5, 25, 50, 75, 95, 99]) values[fmt(p)] = percentile(vals, p);
+        const hdr = arg.hdr !== undefined;
+        for (const p of (arg.percents as number[] | undefined) ?? [1, 5, 25, 50, 75, 95, 99]) values[fmt(p)] = hdr ? hdrPercentile(vals, p) : percentile(vals, p);
         out[name] = { values };
         break;
       }
@@ -507,9 +562,11 @@ function runAggs(docs: Doc[], aggs: Record<string, Doc>): Doc {
         }
         const keys = [...groups.keys()].sort((x, y) => x - y);
         const buckets: Doc[] = [];
+        const minDocCount = typeof arg.min_doc_count === 'number' ? arg.min_doc_count : 0;
         if (keys.length) {
           for (let k = keys[0]!; k <= keys[keys.length - 1]!; k += step) {
             const ds = groups.get(k) ?? [];
+            if (ds.length < minDocCount) continue;
             buckets.push(withSub(ds, { key_as_string: new Date(k).toISOString(), key: k, doc_count: ds.length }));
           }
         }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { test, assert } from '../harness/uvu.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 import { startElasticsearchDouble } from '../doubles/elasticsearch.js';
-import { EsShipper, createEsClient } from '../../agent/telemetry/es-shipper.js';
+import { EsShipper } from '../../agent/telemetry/es-shipper.js';
+import { createEsClient } from '../../metrics/es-connection.js';
 import { FileTailer, type TailAck } from '../../agent/telemetry/file-tailer.js';
 import { documentId, indexName, parseLogLine, toEcsDocument } from '../../agent/telemetry/log-record.js';
 

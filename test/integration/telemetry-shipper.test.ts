@@ -1,7 +1,8 @@
 import { suite, assert } from '../harness/uvu.js';
 import { tempDir, waitFor } from '../harness/tmp.js';
 import { startElasticsearchDouble, type ElasticsearchDouble } from '../doubles/elasticsearch.js';
-import { EsShipper, createEsClient, type AckKind, type EsShipperOptions, type ShipItem } from '../../agent/telemetry/es-shipper.js';
+import { EsShipper, type AckKind, type EsShipperOptions, type ShipItem } from '../../agent/telemetry/es-shipper.js';
+import { createEsClient } from '../../metrics/es-connection.js';
 import { Spool } from '../../agent/telemetry/spool.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
 import { documentId, indexName, parseLogLine, toEcsDocument } from '../../agent/telemetry/log-record.js';

@@ -44,6 +44,7 @@ const stats = (requests: number, p50: number | null, errors: number) => ({
   errors_5xx: errors,
   error_ratio: requests ? errors / requests : 0,
   health: requests ? 1 - errors / requests : 1,
+  latency_samples: Math.min(requests, 50),
 });
 const REPLY = {
   gateway: 'shop',
@@ -56,7 +57,11 @@ const REPLY = {
     { route: 'v2', ...stats(20, 200, 0) },
     { route: 'v3', ...stats(0, null, 0) },
   ],
-  source: 'elasticsearch',
+  agents: [
+    { id: 'node-1', windows: 6 },
+    { id: 'node-2', windows: 3 },
+  ],
+  source: 'nats',
 };
 
 t('gateway: GET .../gateways/shop/metrics with the token; a table with one row per route', async () => {
@@ -67,11 +72,12 @@ t('gateway: GET .../gateways/shop/metrics with the token; a table with one row p
   assert.is(seen[0]?.url, '/api/v1/namespaces/acme/prod/gateways/shop/metrics');
   assert.is(seen[0]?.headers.authorization, 'Bearer weir_abc_secret');
   const lines = c.stdout().trim().split('\n');
-  assert.match(lines[0]!, /^gateway shop in acme\/prod, last 60s .* from elasticsearch$/);
-  assert.match(lines[1]!, /^ROUTE\s+REQUESTS\s+RATE\/S\s+P50 MS\s+P95 MS\s+P99 MS\s+AVG MS\s+5XX\s+HEALTH$/);
-  assert.match(lines[2]!, /^all routes\s+120\s+2\.00\s+60\.5\s+60\.5\s+60\.5\s+60\.5\s+6\s+0\.950$/);
+  assert.match(lines[0]!, /^gateway shop in acme\/prod, last 60s .* from nats$/);
+  assert.match(lines[1]!, /^ROUTE\s+REQUESTS\s+RATE\/S\s+P50 MS\s+P95 MS\s+P99 MS\s+AVG MS\s+5XX\s+HEALTH\s+SAMPLES$/);
+  assert.match(lines[2]!, /^all routes\s+120\s+2\.00\s+60\.5\s+60\.5\s+60\.5\s+60\.5\s+6\s+0\.950\s+50$/);
   assert.match(lines[3]!, /^v1\s+100\s+1\.67\s+50\.5/);
-  assert.match(lines[5]!, /^v3\s+0\s+0\.00\s+-\s+-\s+-\s+-\s+0\s+1\.000$/);
+  assert.match(lines[5]!, /^v3\s+0\s+0\.00\s+-\s+-\s+-\s+-\s+0\s+1\.000\s+0$/);
+  assert.is(lines[6], 'agents: node-1 (6 windows), node-2 (3 windows)');
 });
 
 t('--route, --window, -n and -o json: the route endpoint with ?window=, the reply as JSON', async () => {
@@ -83,12 +89,28 @@ t('--route, --window, -n and -o json: the route endpoint with ?window=, the repl
   assert.equal(JSON.parse(c.stdout()), JSON.parse(JSON.stringify(routeReply)));
 });
 
+t('--step: the series, one row per step with the agents that reported', async () => {
+  const point = (t: string, n: number) => ({ t, ...stats(n, 12, 0) });
+  replies.push({
+    status: 200,
+    body: { gateway: 'shop', window_s: 20, step_s: 10, from: '2026-11-22T03:00:00.000Z', to: '2026-11-22T03:00:20.000Z', total: [point('2026-11-22T03:00:00.000Z', 30), point('2026-11-22T03:00:10.000Z', 0)], agents: [{ t: '2026-11-22T03:00:00.000Z', agents: ['a', 'b'] }, { t: '2026-11-22T03:00:10.000Z', agents: [] }], source: 'nats' },
+  });
+  const c = io();
+  assert.is(await runMetricsCommand(['shop', '--window', '20s', '--step', '10s'], c), 0);
+  assert.is(seen[0]?.url, '/api/v1/namespaces/default/default/gateways/shop/metrics?window=20s&step=10s');
+  const lines = c.stdout().trim().split('\n');
+  assert.match(lines[0]!, /last 20s per 10s/);
+  assert.match(lines[1]!, /^TIME\s+REQUESTS.*SAMPLES\s+AGENTS$/);
+  assert.match(lines[2]!, /^03:00:00\s+30\s.*\s2$/);
+  assert.match(lines[3]!, /^03:00:10\s+0\s.*\s0$/);
+});
+
 t('API errors exit 1 with the message; bad usage exits 2 without a request', async () => {
   replies.push({ status: 503, body: { error: { code: 'metrics_unavailable', message: 'traffic metrics ... set WEIR_ELASTICSEARCH_URL' } } });
   const c = io();
   assert.is(await runMetricsCommand(['shop'], c), 1);
   assert.match(c.stderr(), /WEIR_ELASTICSEARCH_URL/);
-  for (const args of [[], ['shop', 'extra'], ['shop', '--window', '1d'], ['shop', '--bogus'], ['shop', '-o', 'xml']]) {
+  for (const args of [[], ['shop', 'extra'], ['shop', '--window', '1d'], ['shop', '--step', '10'], ['shop', '--bogus'], ['shop', '-o', 'xml']]) {
     const u = io();
     assert.is(await runMetricsCommand(args, u), 2, args.join(' '));
     assert.match(u.stderr(), /Usage:/);

@@ -9,7 +9,12 @@ import { packageRoot } from '../../runtime/package-root.js';
 import { resolveSettings } from '../../agent/settings.js';
 import { SettingsError } from '../../runtime/settings-parse.js';
 import { FrameDecoder } from '../../agent/telemetry/syslog-tcp.js';
-import { WindowAggregator, metricsDocumentId, type MetricsItem } from '../../agent/telemetry/window-aggregator.js';
+import { WindowAggregator } from '../../agent/telemetry/window-aggregator.js';
+import { metricsDocumentId, metricsDocuments } from '../../metrics/es-window-documents.js';
+import { RELATIVE_ERROR } from '../../metrics/latency-histogram.js';
+import type { GatewayWindowReport } from '../../metrics/window-report.js';
+import type { TapRow } from '../../agent/telemetry/counter-tap.js';
+import { C, COUNTER_FIELDS, GAUGE_FIELDS } from '../../agent/telemetry/stat-counters.js';
 import { parseLogLine, toEcsDocument, type TrafficRecord } from '../../agent/telemetry/log-record.js';
 import { TEMPLATE_FILE, templateText } from '../../scripts/gen-filebeat-template.js';
 
@@ -75,33 +80,77 @@ t('RFC 6587 framing: octet counting split anywhere, LF framing, oversized frames
   assert.is(oversized, 2);
 });
 
-t('metrics windows: by end time, exact nearest-rank percentiles, late records counted, deterministic _id', () => {
-  let now = 0;
-  const out: MetricsItem[] = [];
-  const ns = { org: 'acme', env: 'prod' };
-  const agg = new WindowAggregator({ ns, agentId: 'a1', windowSeconds: 10, emit: (i) => out.push(i), now: () => now });
-  const labels = { gateway: 'shop', route: 'blue' };
-  for (let i = 1; i <= 100; i++) agg.observe(record(HTTP_LINE(`r${i}`, i <= 3 ? 503 : 200, i, i)), labels);
+/** Counter totals as the tap reports them: HTTP backends with 2xx and 5xx responses. */
+const totals = (rows: Record<string, { ok: number; err: number; mode?: string }>): Map<string, TapRow> =>
+  new Map(
+    Object.entries(rows).map(([b, r]) => {
+      const counters = new Float64Array(COUNTER_FIELDS.length);
+      counters[C.hrsp_2xx] = r.ok;
+      counters[C.hrsp_5xx] = r.err;
+      counters[C.stot] = r.ok + r.err;
+      counters[C.econ] = r.err;
+      return [b, { mode: r.mode ?? 'http', counters, gauges: new Float64Array(GAUGE_FIELDS.length) }];
+    }),
+  );
+
+t('metrics windows: counts from counter deltas at the boundaries, latency from lines by end time, idle routes as zeros', () => {
   const rec = record(HTTP_LINE('x'));
   const windowStart = Math.floor((rec.time.getTime() + 15) / 10_000) * 10_000;
+  let now = windowStart + 100;
+  const out: GatewayWindowReport[] = [];
+  const ns = { org: 'acme', env: 'prod' };
+  const known = new Map([['shop', new Set(['blue', 'green'])], ['db', new Set(['one'])]]);
+  let reads = 0;
+  const agg = new WindowAggregator({ ns, agentId: 'a1', windowSeconds: 10, emit: (r) => out.push(r), now: () => now, known: () => known, readCounters: () => (reads += 1) });
+  agg.onCounters(totals({ 'shop:blue': { ok: 1000, err: 7 }, 'db:one': { ok: 5, err: 0, mode: 'tcp' } }), now); // baseline (agent start)
+  const labels = { gateway: 'shop', route: 'blue' };
+  // Lines are a sample: 100 of the requests, latencies 1..100 ms.
+  for (let i = 1; i <= 100; i++) agg.observe(record(HTTP_LINE(`r${i}`, 200, i, i)), labels);
+  agg.onCounters(totals({ 'shop:blue': { ok: 1970, err: 37 }, 'db:one': { ok: 9, err: 1, mode: 'tcp' } }), windowStart + 10_000 + 3);
+  agg.onCounters(totals({ 'shop:blue': { ok: 1980, err: 37 }, 'db:one': { ok: 9, err: 1, mode: 'tcp' } }), windowStart + 10_000 + 900);
   now = windowStart + 10_000 + 1999;
   agg.closeDue();
   assert.is(out.length, 0, 'still inside the grace period');
   now += 2;
   agg.closeDue();
-  assert.is(out.length, 1);
-  const d = out[0]!.document;
-  assert.is(d.requests, 100);
-  assert.is(d.rate, 10);
-  assert.equal(d.response_time_ms, { p50: 50, p95: 95, p99: 99 });
-  assert.is(d.errors_5xx, 3);
-  assert.is(d.error_ratio, 0.03);
-  assert.ok(Math.abs(d.health - 0.97) < 1e-12);
-  assert.is(out[0]!.id, metricsDocumentId(ns, 'a1', 'shop', 'blue', windowStart));
-  assert.match(out[0]!.index, /^weir-metrics-acme-prod-\d{4}\.\d\d\.\d\d$/);
+  assert.is(out.length, 2, 'one report per applied gateway');
+  const shop = out.find((r) => r.gateway === 'shop')!;
+  assert.is(shop.start, windowStart);
+  const blue = shop.routes.find((r) => r.route === 'blue')!;
+  assert.is(blue.requests, 1000, 'the first read at/after the boundary ends the window: 2007 - 1007');
+  assert.is(blue.errors, 30);
+  assert.is(blue.latency.samples, 100);
+  assert.is(blue.latency.sum_ms, 5050);
+  assert.equal(shop.routes.find((r) => r.route === 'green'), { route: 'green', requests: 0, errors: 0, latency: { samples: 0, sum_ms: 0, histogram: { values: [], counts: [] } } });
+  const db = out.find((r) => r.gateway === 'db')!;
+  assert.is(db.mode, 'tcp');
+  assert.equal([db.routes[0]!.requests, db.routes[0]!.errors], [5, 1], 'TCP: sessions started, connection + response errors');
+  const docs = metricsDocuments(shop);
+  assert.is(docs.length, 2, 'a gateway with traffic: one document per route');
+  const d = docs.find((x) => x.document.weir.route === 'blue')!;
+  assert.is(d.document.requests, 1000);
+  assert.is(d.document.rate, 100);
+  // Fixed buckets: within 2 % of the nearest-rank sample (metrics/latency-histogram.ts), exact below ~25 ms.
+  for (const [k, exact] of [['p50', 50], ['p95', 95], ['p99', 99]] as const) {
+    const v = d.document.response_time_ms![k]!;
+    assert.ok(Math.abs(v - exact) / exact <= RELATIVE_ERROR, `${k} ${v} within 2 % of ${exact}`);
+  }
+  assert.is(d.document.errors_5xx, 30);
+  assert.is(d.document.error_ratio, 0.03);
+  assert.is(d.id, metricsDocumentId(ns, 'a1', 'shop', 'blue', windowStart));
+  assert.match(d.index, /^weir-metrics-acme-prod-\d{4}\.\d\d\.\d\d$/);
   agg.observe(record(HTTP_LINE('late')), labels); // its window is closed
-  agg.closeAll();
-  assert.is(out.length, 1, 'a late record does not reopen a closed window');
+  // The next window: no read at its end boundary → no counts; the one after gets both.
+  now = windowStart + 30_000 + 2001;
+  agg.onCounters(totals({ 'shop:blue': { ok: 2500, err: 37 }, 'db:one': { ok: 9, err: 1, mode: 'tcp' } }), windowStart + 30_000 + 5);
+  agg.closeDue();
+  const blueOf = (k: number): number => out.filter((r) => r.gateway === 'shop')[k]!.routes.find((r) => r.route === 'blue')!.requests;
+  assert.is(blueOf(1), 0);
+  assert.is(blueOf(2), 530, 'the missed boundary moves counts to the next window, the total stays exact');
+  const idle = metricsDocuments(out.filter((r) => r.gateway === 'db')[1]!);
+  assert.is(idle.length, 1, 'an idle gateway: one document without a route');
+  assert.is(idle[0]!.document.weir.route, undefined);
+  assert.ok(reads === 0, 'boundary reads are scheduled by start() only');
 });
 
 t('filebeat/weir-logs-template.json is the template the agent installs (regenerate: npx tsx scripts/gen-filebeat-template.ts)', () => {

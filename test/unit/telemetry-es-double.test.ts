@@ -1,6 +1,6 @@
 import { suite, assert } from '../harness/uvu.js';
 import { startElasticsearchDouble, type ElasticsearchDouble } from '../doubles/elasticsearch.js';
-import { createEsClient } from '../../agent/telemetry/es-shipper.js';
+import { createEsClient } from '../../metrics/es-connection.js';
 
 const S = suite<{ es: ElasticsearchDouble }>('telemetry: Elasticsearch double honours the 8.x contract');
 S.before.each(async (ctx) => {

@@ -3,6 +3,7 @@ import { test, assert } from '../harness/uvu.js';
 import { parseLogLine, type TrafficRecord } from '../../agent/telemetry/log-record.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
 import { createLineHandler } from '../../agent/telemetry/line-handler.js';
+import { routeLabels } from '../../agent/telemetry/route-metrics.js';
 
 const line = (b: string, st: number, tt: number, tcp = false): string =>
   tcp
@@ -14,7 +15,7 @@ const rec = (l: string): TrafficRecord => {
   return o.record;
 };
 
-test('per gateway/route counters, histogram in seconds, bytes by direction; unknown names become "other"', async () => {
+test('log lines feed only the latency histograms (seconds, bounded labels); counts and bytes come from HAProxy\'s counters', async () => {
   const registry = new Registry();
   const m = new TelemetryMetrics({ registry });
   m.setKnown([
@@ -28,18 +29,24 @@ test('per gateway/route counters, histogram in seconds, bytes by direction; unkn
   m.observe(rec(line('<NOSRV>', 503, 2)));
   m.observe(rec(line('db:primary', -1, 40, true)));
   const text = await registry.metrics();
-  assert.match(text, /weir_http_requests_total\{gateway="shop",route="blue",code_class="2xx"\} 1/);
-  assert.match(text, /weir_http_requests_total\{gateway="shop",route="blue",code_class="5xx"\} 1/);
-  assert.match(text, /weir_http_requests_total\{gateway="shop",route="other",code_class="4xx"\} 1/);
-  assert.match(text, /weir_http_requests_total\{gateway="other",route="other",code_class="2xx"\} 1/);
-  assert.match(text, /weir_http_requests_total\{gateway="other",route="other",code_class="5xx"\} 1/);
   assert.match(text, /weir_http_response_time_seconds_bucket\{le="0.25",gateway="shop",route="blue",phase="total"\} 2/);
   assert.match(text, /weir_http_response_time_seconds_bucket\{le="0.1",gateway="shop",route="blue",phase="total"\} 1/);
   assert.match(text, /weir_http_response_time_seconds_sum\{gateway="shop",route="blue",phase="total"\} 0.252/);
-  assert.match(text, /weir_traffic_bytes_total\{gateway="shop",route="blue",direction="out"\} 200/);
-  assert.match(text, /weir_traffic_bytes_total\{gateway="db",route="primary",direction="in"\} 3/);
+  assert.match(text, /weir_http_response_time_seconds_count\{gateway="shop",route="other",phase="active"\} 1/);
+  assert.match(text, /weir_http_response_time_seconds_count\{gateway="other",route="other",phase="total"\} 2/);
+  assert.not.match(text, /^# TYPE (weir_http_requests_total|weir_traffic_bytes_total)/m, 'not from lines, which may be sampled');
   assert.not.match(text, /evil|purple|secret|10\.1\.2\.3/, 'no unbounded label values');
-  assert.not.match(text, /weir_http_requests_total\{gateway="db"/, 'TCP records are not HTTP requests');
+  assert.not.match(text, /gateway="db"/, 'TCP lines have no HTTP timings');
+});
+
+test('route labels: applied routes only; HAProxy\'s internal backends are other/other', () => {
+  const known = new Map([['shop', new Set(['blue', 'v1.2_x'])]]);
+  assert.equal(routeLabels('shop:blue', known), { gateway: 'shop', route: 'blue' });
+  assert.equal(routeLabels('shop:v1.2_x', known), { gateway: 'shop', route: 'v1.2_x' });
+  assert.is(routeLabels('shop:gone', known), null);
+  assert.is(routeLabels('evil:x', known), null);
+  assert.equal(routeLabels('weir_http_503', known), { gateway: 'other', route: 'other' });
+  assert.is(routeLabels('stats', known), null);
 });
 
 test('line handler counts received/parsed/failed with bounded reasons', async () => {
