@@ -25,7 +25,7 @@ defaults: { minSamples: 20 }
 conditions:
   - { name: errors, value: target.errorRate <= source.errorRate * 1.2 + 0.001 }
 steps:
-  - { name: twenty, source: { weight: 80 }, target: { weight: 20 }, endAfter: { duration: 30s } }
+  - { name: twenty, source: { weight: 80 }, target: { weight: 20 }, endAfter: { duration: 20s } }
   - { name: full, source: { weight: 0 }, target: { weight: 100 }, endAfter: { duration: 10s } }
 `;
 
