@@ -11,6 +11,8 @@ export interface Behaviour {
   status?: number;
   /** Extra delay per response, ms. */
   delayMs?: number;
+  /** Plus a uniform random delay up to this many ms. */
+  jitterMs?: number;
   /** Share of requests answered 500 (0..1). */
   errorShare?: number;
 }
@@ -37,7 +39,8 @@ export async function behaviourUpstream(name: string, behaviour: Behaviour = {})
       res.setHeader('x-upstream', name);
       res.end(name);
     };
-    if (b.delayMs) setTimeout(send, b.delayMs);
+    const delay = (b.delayMs ?? 0) + (b.jitterMs ? Math.random() * b.jitterMs : 0);
+    if (delay > 0) setTimeout(send, delay);
     else send();
   });
   server.keepAliveTimeout = 5000;
