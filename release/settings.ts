@@ -24,7 +24,7 @@ export const RELEASE_SETTINGS: ReleaseSettingSpec[] = [
   { env: 'WEIR_RELEASE_CONTROLLER', default: 'on', help: 'on: `weir control` also runs the release controller (one of all replicas acts, by lease); off: run `weir release-controller` separately' },
   { env: 'WEIR_RELEASE_METRICS_SOURCE', default: 'auto', help: 'window aggregates the judge reads: auto (Elasticsearch when WEIR_ELASTICSEARCH_URL is set, else NATS), nats, elasticsearch, none' },
   { env: 'WEIR_RELEASE_SWEEP_MS', default: String(DEFAULT_CONTROLLER_SETTINGS.sweepMs), help: 'how often every namespace is listed for runs and metadata triggers (store watches and API writes are seen at once)' },
-  { env: 'WEIR_RELEASE_METRICS_LAG_MS', default: String(DEFAULT_CONTROLLER_SETTINGS.metricsLagMs), help: 'how long after a 10 s window ends a tick reads it (agents close windows 2 s after their end)' },
+  { env: 'WEIR_RELEASE_METRICS_LAG_MS', default: String(DEFAULT_CONTROLLER_SETTINGS.metricsLagMs), help: 'how long after a 10 s window ends a tick reads it (agents close windows 2 s after their end); a tick then waits up to 6 s more until every live agent\'s window is in' },
   { env: 'WEIR_RELEASE_CONCURRENCY', default: String(DEFAULT_CONTROLLER_SETTINGS.concurrency), help: 'runs driven at once (a slow hook holds only its own run)' },
   { env: 'WEIR_RELEASE_NAMESPACES', default: '', help: 'comma-separated org/env the controller serves; empty: every namespace in the store' },
   { env: 'WEIR_RELEASE_METADATA_TRIGGER', default: 'on', help: 'start runs from release.vamp.io/policy gateway metadata (Vamp\'s trigger)' },

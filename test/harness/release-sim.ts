@@ -261,7 +261,7 @@ export function releaseWorld(policyText: string, opts: { hooks?: HookCaller } = 
       leadership: epoch,
       metrics: new ReleaseMetrics(),
       logger: silentLogger(),
-      settings: { metricsLagMs: 2500, ackWaitMs: 0, ackPollMs: 1, ackRecheckMs: 250 },
+      settings: { metricsLagMs: 2500, ackWaitMs: 0, ackPollMs: 1, ackRecheckMs: 250, completenessWaitMs: 6000 },
       now: clock.now,
       delivered: (id) => delivered.get(id),
     });
