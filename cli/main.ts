@@ -12,6 +12,8 @@ import { runCertificateCommand } from './certificate-commands.js';
 import { runMetricsCommand } from './metrics-commands.js';
 import { runAgentsCommand, runStatusCommand } from './status-commands.js';
 import { runTokenCommand } from './token-commands.js';
+import { runReleaseCommand, runReleasePolicyCommand } from './release-commands.js';
+import { runReleaseControllerCommand } from './release-controller-command.js';
 import { runImportCommand } from './import-command.js';
 import { SETTINGS } from '../agent/settings.js';
 
@@ -28,6 +30,9 @@ Usage:
   weir status <gateway>         which agents applied the current version (--wait for pipelines)
   weir agents                   agents of an environment, as the control API last heard them
   weir metrics <gateway>        requests, rate, response time, 5xx, health and reporting agents (--route, --window 60s, --step 10s)
+  weir release-policy apply|get|list|delete|convert   release policies (weir release-policy help)
+  weir release start|status|approve|pause|resume|abort|promote|retry|history|list   canary releases (weir release help)
+  weir release-controller       run the release controller alone (same settings as weir control; one acts at a time)
   weir token create|list|revoke API tokens (admin)
   weir import vamp <file|dir>... (--out DIR | --dry-run)   Vamp gateway exports → Weir gateway files; exit 1 if anything was not converted
   weir help                     this text
@@ -67,6 +72,14 @@ async function main(argv: string[]): Promise<number> {
     case 'token':
     case 'tokens':
       return runTokenCommand(rest, processIo());
+    case 'release-policy':
+    case 'release-policies':
+      return runReleasePolicyCommand(rest, processIo());
+    case 'release':
+    case 'releases':
+      return runReleaseCommand(rest, processIo());
+    case 'release-controller':
+      return runReleaseControllerCommand(process.env);
     case 'import':
       return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     // [edge]

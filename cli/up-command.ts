@@ -10,17 +10,20 @@ import { createLogger } from '../runtime/log.js';
 import { packageRoot } from '../runtime/package-root.js';
 import { resolveSettings } from '../agent/settings.js';
 import { launchAgent, onShutdown } from './agent-command.js';
-import { runControlWithNats } from '../control/nats-main.js';
+import { runControlWithReleases } from './control-command.js';
 import { findNatsServer, startLocalNats, type LocalNats } from './nats-server-process.js';
 
-const DEMO_UPSTREAMS: Array<{ name: string; port: number }> = [
+const DEMO_UPSTREAMS: Array<{ name: string; port: number; status?: number }> = [
   { name: 'shop v1', port: 9901 },
   { name: 'shop v2', port: 9902 },
+  // A broken version to release and see rolled back (docs/RELEASES.md, README).
+  { name: 'shop v3 (broken)', port: 9903, status: 500 },
 ];
 
-function demoUpstream(name: string, port: number): Promise<Server> {
+function demoUpstream(name: string, port: number, status = 200): Promise<Server> {
   const server = createServer((req, res) => {
     req.resume();
+    res.statusCode = status;
     res.setHeader('content-type', 'text/plain');
     res.end(`${name} answered ${req.method ?? 'GET'} ${req.url ?? '/'}\n`);
   });
@@ -60,12 +63,12 @@ export async function runUp(flags: Record<string, string | undefined>): Promise<
   const upstreams: Server[] = [];
   for (const u of DEMO_UPSTREAMS) {
     try {
-      upstreams.push(await demoUpstream(u.name, u.port));
+      upstreams.push(await demoUpstream(u.name, u.port, u.status));
     } catch (err) {
       logger.warn({ port: u.port, err: (err as Error).message }, 'demo upstream not started (port busy?)');
     }
   }
-  const control = await runControlWithNats(env, { handleSignals: false });
+  const control = await runControlWithReleases(env, { handleSignals: false });
   const running = await launchAgent(settings, logger, env);
   const controlUrl = `http://${control.settings.addr.host}:${control.server.port}`;
   process.stderr.write(

@@ -4,7 +4,8 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createLogger, type Logger } from '../runtime/log.js';
-import { openStore } from '../store/open-store.js';
+import { openStore, type OpenedStore } from '../store/open-store.js';
+import type { ReleaseEventPublisher } from '../release/index.js';
 import { FileAuditSink } from './audit-file.js';
 import type { Store } from './gateway-service.js';
 import { ControlMetrics } from './metrics.js';
@@ -41,6 +42,8 @@ export interface ControlExtras {
   metrics?: ControlMetrics;
   /** Install SIGTERM/SIGINT handlers (default true). */
   handleSignals?: boolean;
+  /** Release transitions to NATS. */
+  releaseEvents?: ReleaseEventPublisher;
 }
 
 export interface RunningControl {
@@ -48,6 +51,10 @@ export interface RunningControl {
   settings: ControlSettings;
   /** The generated admin token at first start (no WEIR_ADMIN_TOKEN): show it once. */
   bootstrapToken: string | undefined;
+  /** What else runs beside the API in the same process (the release controller) is built from. */
+  store: OpenedStore;
+  logger: Logger;
+  metrics: ControlMetrics;
   close(): Promise<void>;
 }
 
@@ -71,7 +78,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     await opened.close();
     throw new StoreNotWritableError(`store ${opened.location} cannot be written to by the control API`);
   }
-  const store = opened as Store;
+  const store = opened as Store & OpenedStore;
   let trafficMetrics = extras.trafficMetrics;
   let windowsAt = trafficMetrics ? 'custom' : 'off';
   if (!trafficMetrics) {
@@ -110,6 +117,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     ...(trafficMetrics ? { trafficMetrics } : {}),
     ...(extras.metrics ? { metrics: extras.metrics } : {}),
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    ...(extras.releaseEvents ? { releaseEvents: extras.releaseEvents } : {}),
   });
   await server.listen(settings.addr.host, settings.addr.port);
   const stopTlsWatch = tls && settings.tls ? watchControlTls(server.app.server as unknown as HttpsServer, settings.tls, tls, log, settings.tls.reloadMs) : () => undefined;
@@ -138,7 +146,7 @@ export async function runControl(env: NodeJS.ProcessEnv = process.env, extras: C
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
-  return { server, settings, bootstrapToken: boot.token, close };
+  return { server, settings, bootstrapToken: boot.token, store, logger: log, metrics: server.metrics, close };
 }
 
 // `node dist/control/main.js`: run standalone and show a generated admin token once.

@@ -30,7 +30,10 @@ class TeeAuditSink implements AuditSink {
   }
 }
 
-export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, opts: { handleSignals?: boolean } = {}): Promise<RunningControl> {
+/** The control API and, with NATS, the pieces the release controller shares with it. */
+export type RunningControlWithNats = RunningControl & { nats?: { connector: NatsConnector; agentStatus: NatsAgentStatusSource; publisher: NatsEventPublisher } };
+
+export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, opts: { handleSignals?: boolean } = {}): Promise<RunningControlWithNats> {
   const handleSignals = opts.handleSignals !== false;
   const url = (env.WEIR_NATS_URL ?? '').trim();
   if (url === '') return runControl(env, { handleSignals });
@@ -65,6 +68,7 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
       logger,
       metrics,
       handleSignals,
+      releaseEvents: publisher,
       // [metrics] the agents' windows on WEIR_METRICS, when Elasticsearch is not configured.
       natsWindows: { connection: () => connector.current() ?? null, location: connector.location },
     });
@@ -90,7 +94,7 @@ export async function runControlWithNats(env: NodeJS.ProcessEnv = process.env, o
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { ...running, close };
+  return { ...running, nats: { connector, agentStatus, publisher }, close };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 export interface OutboxMessage {
   /** Nats-Msg-Id: JetStream drops a re-publish of the same id inside the duplicate window. */
   id: string;
-  kind: 'change' | 'audit';
+  kind: 'change' | 'audit' | 'release';
   subject: string;
   stream: string;
   /** The JSON payload, kept as text so it is published byte for byte as first written. */
@@ -168,5 +168,5 @@ export class Outbox {
 
 function isMessage(m: unknown): m is OutboxMessage {
   const o = m as Partial<OutboxMessage> | null;
-  return !!o && typeof o.id === 'string' && (o.kind === 'change' || o.kind === 'audit') && typeof o.subject === 'string' && typeof o.stream === 'string' && typeof o.payload === 'string';
+  return !!o && typeof o.id === 'string' && (o.kind === 'change' || o.kind === 'audit' || o.kind === 'release') && typeof o.subject === 'string' && typeof o.stream === 'string' && typeof o.payload === 'string';
 }

@@ -18,14 +18,14 @@ import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
 import { natsErrText, type NatsConnector } from '../events/nats-connection.js';
 import type { Namespace } from '../store/store.js';
-import { streams, subjects, type AuditRecord, type CertificateChangedEvent, type GatewayChangedEvent } from '../events/contract.js';
+import { streams, subjects, type AuditRecord, type CertificateChangedEvent, type GatewayChangedEvent, type ReleaseEvent } from '../events/contract.js';
 import { Outbox, type OutboxEntry, type OutboxMessage } from './nats-outbox.js';
 import type { AuditSink, ChangePublisher, PublishErrorReporter } from './seams.js';
 
 export type { AuditSink, ChangePublisher };
 
 export interface PublisherStats {
-  published: { change: number; audit: number };
+  published: { change: number; audit: number; release: number };
   failed: number;
   outboxDepth: number;
   connected: boolean;
@@ -59,7 +59,7 @@ export class NatsEventPublisher implements ChangePublisher, AuditSink {
   private readonly timeoutMs: number;
   private readonly retryMs: number;
   private readonly metrics: { published: Counter<'kind'>; failed: Counter<'kind'>; depth: Gauge };
-  private readonly counts = { change: 0, audit: 0, failed: 0 };
+  private readonly counts = { change: 0, audit: 0, release: 0, failed: 0 };
   private draining = false;
   private streamsReady = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -78,7 +78,7 @@ export class NatsEventPublisher implements ChangePublisher, AuditSink {
     this.retryMs = opts.retryMs ?? 2000;
     const r = [opts.registry ?? new Registry()];
     this.metrics = {
-      published: new Counter({ name: 'weir_control_nats_published_total', help: 'Messages JetStream acknowledged, by kind (change, audit).', labelNames: ['kind'], registers: r }),
+      published: new Counter({ name: 'weir_control_nats_published_total', help: 'Messages JetStream acknowledged, by kind (change, audit, release).', labelNames: ['kind'], registers: r }),
       failed: new Counter({ name: 'weir_control_nats_publish_failures_total', help: 'Failed publish attempts, by kind; the message stays in the outbox.', labelNames: ['kind'], registers: r }),
       depth: new Gauge({ name: 'weir_control_nats_outbox_depth', help: 'Messages waiting in the on-disk outbox for NATS.', registers: r }),
     };
@@ -114,9 +114,15 @@ export class NatsEventPublisher implements ChangePublisher, AuditSink {
     await this.enqueue({ id: rec.id, kind: 'audit', subject: subjects.audit(ns), stream: streams.audit.name, payload: JSON.stringify(rec) });
   }
 
+  /** A release transition (release/ReleaseEventPublisher); the message id makes a re-send after a restart a duplicate JetStream drops. */
+  async publishRelease(ns: Namespace, gateway: string, ev: ReleaseEvent): Promise<void> {
+    const id = `release-${ev.runId}-${ev.attempt}-${ev.kind}-${Date.parse(ev.at)}`;
+    await this.enqueue({ id, kind: 'release', subject: subjects.releases(ns, gateway), stream: streams.releases.name, payload: JSON.stringify(ev) });
+  }
+
   stats(): PublisherStats {
     return {
-      published: { change: this.counts.change, audit: this.counts.audit },
+      published: { change: this.counts.change, audit: this.counts.audit, release: this.counts.release },
       failed: this.counts.failed,
       outboxDepth: this.outbox.depth(),
       connected: this.connector.isConnected(),
@@ -232,7 +238,7 @@ export class NatsEventPublisher implements ChangePublisher, AuditSink {
   }
 }
 
-/** Creates WEIR_CHANGES and WEIR_AUDIT when missing; an existing stream's config is left alone. */
+/** Creates WEIR_CHANGES, WEIR_AUDIT and WEIR_RELEASES when missing; an existing stream's config is left alone. */
 export async function ensureStreams(jsm: JetStreamManager, opts: { duplicateWindowMs?: number; changesMaxAgeMs?: number } = {}): Promise<void> {
   const dupNs = (opts.duplicateWindowMs ?? 15 * 60 * 1000) * 1e6;
   const wanted = [
@@ -241,6 +247,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: { duplicateWind
     // `weir.audit.<x>.gateways.changed` (org "audit") matches both. Audit subjects are exactly
     // `weir.audit.<org>.<env>` and `weir.audit._system`, so those two filters cover them disjointly.
     { name: streams.audit.name, subjects: AUDIT_STREAM_SUBJECTS, max_age: 0 },
+    { name: streams.releases.name, subjects: streams.releases.subjects, max_age: streams.releases.maxAgeSeconds * 1e9 },
   ];
   for (const s of wanted) {
     try {

@@ -93,6 +93,8 @@ export interface ControlServer {
   readonly metrics: ControlMetrics;
   /** The release API's service (absent when the store holds no documents); the controller listens to it. */
   readonly releases: ReleaseService | undefined;
+  /** The gateway write path (the release controller writes steps through it). */
+  readonly gateways: GatewayService;
 }
 
 export type ControlApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
@@ -486,6 +488,7 @@ export function createControlServer(opts: ControlServerOptions): ControlServer {
     app,
     metrics,
     releases,
+    gateways,
     get port() {
       return boundPort;
     },

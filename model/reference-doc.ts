@@ -2,6 +2,7 @@
 // so the reference cannot drift from what the parser accepts. The examples are parsed here
 // too: an example that stops validating breaks the generator (and the doc test).
 import { gatewayJsonSchema, type JsonSchema } from './json-schema.js';
+export type { JsonSchema };
 import { parseGateway } from './parse.js';
 import { formatModelError } from './errors.js';
 import { USER_AGENT_NAMES } from './condition.js';
@@ -91,14 +92,15 @@ function typeOf(s: JsonSchema): string {
   return typeof t === 'string' ? t : 'any';
 }
 
-function rows(s: JsonSchema, path: string, out: string[]): void {
+function rows(s: JsonSchema, path: string, out: string[], plainObjects = false): void {
   const props = (s.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((s.required ?? []) as string[]);
   for (const [key, child] of Object.entries(props)) {
     const p = path === '' ? key : `${path}.${key}`;
     const desc = String(child.description ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
     out.push(`| \`${p}\` | ${typeOf(child)} | ${required.has(key) ? 'yes' : 'no'} | ${desc} |`);
-    for (const nested of nestedObjects(child)) rows(nested.schema, `${p}${nested.suffix}`, out);
+    for (const nested of nestedObjects(child)) rows(nested.schema, `${p}${nested.suffix}`, out, plainObjects);
+    if (plainObjects && child.type === 'object' && child.properties) rows(child, p, out, plainObjects);
   }
 }
 
@@ -131,10 +133,16 @@ function nestedObjects(s: JsonSchema): Array<{ schema: JsonSchema; suffix: strin
   });
 }
 
+/** The `| Field | Type | Required | Description |` rows of a JSON Schema's fields, nested ones included. */
+export function fieldTable(schema: JsonSchema, opts: { plainObjects?: boolean } = {}): string[] {
+  const table: string[] = ['| Field | Type | Required | Description |', '| --- | --- | --- | --- |'];
+  rows(schema, '', table, opts.plainObjects ?? false);
+  return table;
+}
+
 export function renderGatewayReference(): string {
   const schema = gatewayJsonSchema();
-  const table: string[] = ['| Field | Type | Required | Description |', '| --- | --- | --- | --- |'];
-  rows(schema, '', table);
+  const table = fieldTable(schema);
   const examples = EXAMPLES.map(({ title, yaml }) => {
     const r = parseGateway(yaml, { source: 'example', format: 'yaml' });
     if (!r.ok) throw new Error(`reference example "${title}" is invalid: ${r.errors.map(formatModelError).join('; ')}`);

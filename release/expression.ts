@@ -14,7 +14,7 @@ const MAX_DEPTH = 32;
 
 type CompareOp = '<' | '<=' | '>' | '>=' | '==' | '!=';
 type ArithOp = '+' | '-' | '*' | '/';
-export type FunctionName = 'min' | 'max' | 'abs';
+export type FunctionName = 'min' | 'max' | 'abs' | 'lower' | 'upper';
 
 interface Span {
   /** 1-based column of the node's first character. */
@@ -120,7 +120,11 @@ function tokenize(src: string): Token[] {
 type Type = 'number' | 'boolean';
 
 const COMPARE: readonly string[] = ['<', '<=', '>', '>=', '==', '!='];
-const FUNCTIONS: readonly FunctionName[] = ['min', 'max', 'abs'];
+const FUNCTIONS: readonly FunctionName[] = ['min', 'max', 'abs', 'lower', 'upper'];
+/** Metrics that are a share of requests, for which lower()/upper() give a confidence bound. */
+const RATIOS: readonly MetricName[] = ['errorRate', 'health'];
+/** z for the two-sided 95 % Wilson score interval of lower()/upper(). */
+export const BOUND_Z = 1.96;
 
 /** Binding powers: or < and < comparison < + - < * /; `not` and unary `-` are prefixes. */
 function infixPower(t: Token): number {
@@ -304,7 +308,12 @@ class Parser {
     } else {
       this.take();
     }
-    if (fn === 'abs' ? args.length !== 1 : args.length < 2) throw new ExprSyntaxError(t.pos + 1, fn === 'abs' ? 'abs() takes exactly one argument' : `${fn}() takes at least two arguments`);
+    const unary = fn === 'abs' || fn === 'lower' || fn === 'upper';
+    if (unary ? args.length !== 1 : args.length < 2) throw new ExprSyntaxError(t.pos + 1, unary ? `${fn}() takes exactly one argument` : `${fn}() takes at least two arguments`);
+    if (fn === 'lower' || fn === 'upper') {
+      const a = args[0] as Expr;
+      if (a.kind !== 'metric' || !RATIOS.includes(a.metric)) throw new ExprSyntaxError(a.col, `${fn}() takes a ratio metric of one side (errorRate or health, e.g. ${fn}(target.errorRate)): it is the 95 % confidence bound given that side's requests`);
+    }
     return this.node({ ...this.span(t.pos, this.endPos()), kind: 'call', fn: fn as FunctionName, args });
   }
 }
@@ -403,6 +412,17 @@ export function evaluate(expr: Expr, env: EvalEnv): EvalResult {
         return v;
       }
       case 'call': {
+        if (e.fn === 'lower' || e.fn === 'upper') {
+          const m = e.args[0] as Extract<Expr, { kind: 'metric' }>;
+          const p = num(m);
+          const n = env[m.side].requests;
+          if (n === null || n === undefined || n <= 0) {
+            missing.add(`${m.side}.requests`);
+            throw new Missing(`${m.side}.requests`);
+          }
+          const [lo, hi] = wilson(p, n);
+          return e.fn === 'lower' ? lo : hi;
+        }
         const vs = e.args.map(num);
         return e.fn === 'abs' ? Math.abs(vs[0] as number) : e.fn === 'min' ? Math.min(...vs) : Math.max(...vs);
       }
@@ -454,6 +474,14 @@ export function evaluate(expr: Expr, env: EvalEnv): EvalResult {
     if (err instanceof Undefined) return { kind: 'undefined', reason: err.message };
     throw err;
   }
+}
+
+/** The 95 % Wilson score interval of a proportion `p` observed over `n` trials. */
+export function wilson(p: number, n: number, z = BOUND_Z): [number, number] {
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
 }
 
 function compare(op: CompareOp, l: number, r: number): boolean {

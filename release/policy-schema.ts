@@ -133,15 +133,15 @@ export const ReleasePolicyInputSchema = z
         .optional()
         .describe('Policy name: a lower-case DNS label. Optional when the name is given by the URL or file; if both are given they must match.'),
       version: z.int().min(0).max(2 ** 31).optional().describe('Your own revision number, shown in runs and hook bodies. A run pins the policy by content hash anyway.'),
-      description: str().max(1024).optional(),
+      description: str().max(1024).optional().describe('Free text for people, at most 1024 characters.'),
       interval: DurationText('How often conditions are evaluated: a multiple of the 10 s aggregate window. Default 30s.').optional(),
       gracePeriod: DurationText('Excluded at the start of every step (warm-up). Default 0s.').optional(),
       progressDeadline: DurationText('How long a step may wait for every agent to apply its weights, or beyond its `endAfter.duration` for conclusive evidence, before the run pauses with ProgressDeadlineExceeded. Default 10m.').optional(),
       defaults: DefaultsSchema.optional(),
-      baselines: z.array(BaselineSchema).max(MAX_BASELINES, { error: `at most ${MAX_BASELINES} baselines` }).optional(),
+      baselines: z.array(BaselineSchema).max(MAX_BASELINES, { error: `at most ${MAX_BASELINES} baselines` }).optional().describe('Named constants for conditions and durations (Vamp\'s baselines).'),
       conditions: z.array(ConditionSchema).max(MAX_CONDITIONS, { error: `at most ${MAX_CONDITIONS} conditions` }).optional().describe('Checked in every step.'),
-      steps: z.array(StepSchema, { error: 'expected a list of steps' }).min(1, { error: 'a policy needs at least one step' }).max(MAX_STEPS, { error: `at most ${MAX_STEPS} steps` }),
-      hooks: z.array(HookSchema).max(MAX_HOOKS, { error: `at most ${MAX_HOOKS} hooks` }).optional(),
+      steps: z.array(StepSchema, { error: 'expected a list of steps' }).min(1, { error: 'a policy needs at least one step' }).max(MAX_STEPS, { error: `at most ${MAX_STEPS} steps` }).describe(`The traffic splits in order (1–${MAX_STEPS}); a run succeeds after the last and leaves the target at 100 %.`),
+      hooks: z.array(HookSchema).max(MAX_HOOKS, { error: `at most ${MAX_HOOKS} hooks` }).optional().describe(`HTTP callbacks (at most ${MAX_HOOKS}).`),
       hookSecret: str()
         .regex(SECRET_REF, { error: 'expected a secret reference: env:<VARIABLE> or file:/absolute/path' })
         .optional()

@@ -3,30 +3,15 @@
 // document methods, the control API's gateway write path (validation, CAS, audit, change
 // event), the agents' status heartbeats, NATS for release events, the metrics sources. release/
 // imports no other component's modules; these shapes are structurally what those provide.
-import type { Namespace, StopWatching, ChangeHint } from '../store/store.js';
-import type { DeleteOptions, PutOptions } from '../store/store-writer.js';
+import type { DocumentEntry, Namespace } from '../store/store.js';
+import type { DocumentStore } from '../store/document-store.js';
 import type { AuditRecord } from '../events/contract.js';
 import type { ReleaseEvent } from '../events/contract.js';
 
-export type ReleaseCollection = 'release-policies' | 'releases' | 'release-history';
+/** The store's collection-aware document methods (store/document-store.ts), the ones release/ uses. */
+export type ReleaseDocumentStore = Pick<DocumentStore, 'kind' | 'listDocuments' | 'getDocument' | 'putDocument' | 'deleteDocument' | 'watchDocuments'>;
 
-export interface StoredDocument {
-  name: string;
-  source: string;
-  format: 'yaml' | 'json' | 'pem';
-  body: string;
-  version: string;
-}
-
-/** The store's collection-aware document methods (store/document-store.ts). */
-export interface ReleaseDocumentStore {
-  readonly kind: 'file' | 'vault' | 'nats';
-  listDocuments(ns: Namespace, collection: ReleaseCollection): Promise<{ entries: StoredDocument[]; problems: Array<{ source: string; message: string; name?: string }> }>;
-  getDocument(ns: Namespace, collection: ReleaseCollection, name: string): Promise<StoredDocument | null>;
-  putDocument(ns: Namespace, collection: ReleaseCollection, name: string, body: string, format: 'yaml' | 'json', opts?: PutOptions): Promise<{ version: string }>;
-  deleteDocument(ns: Namespace, collection: ReleaseCollection, name: string, opts?: DeleteOptions): Promise<boolean>;
-  watchDocuments(ns: Namespace, collection: ReleaseCollection, onChange: (reason: string, hint?: ChangeHint) => void): Promise<StopWatching>;
-}
+export type StoredDocument = DocumentEntry;
 
 /** Gateway reads: the store as the agents see it. */
 export interface GatewayReader {

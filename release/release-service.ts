@@ -178,7 +178,7 @@ export class ReleaseService {
       throw new ReleaseError(400, 'other_routes_have_weight', `a release moves traffic between two routes; ${others.map((r) => `${r.name} has weight ${r.weight}%`).join(', ')}: set ${others.length > 1 ? 'them' : 'it'} to 0 first`);
     }
     const current = await this.currentOrNull(ctx.ns, gateway);
-    if (current && (!isTerminal(current.run.phase) || current.run.finish.state === 'pending')) {
+    if (current && (!isTerminal(current.run.phase) || current.run.finish.state === 'pending' || !current.run.history)) {
       throw new ReleaseError(409, 'release_in_progress', `gateway "${gateway}" has release ${current.run.id} in progress (${current.run.phase}); abort it or wait for it to finish`);
     }
     const now = this.now();

@@ -39,15 +39,24 @@ export class Measurer {
     return { from, to, source: sides.source ? null : sideFigures(run.source, agg.routes[run.source], true), target: sides.target ? null : sideFigures(run.target, agg.routes[run.target], true) };
   }
 
-  async measure(ns: Namespace, run: RunRecord, policy: ReleasePolicy, to: Date, now: Date): Promise<Measurement> {
+  /**
+   * One tick's measurement, and whether every live agent's windows up to `to` are in (reports
+   * reach the source a moment after a window closes; a tick judged before then sees too little).
+   */
+  async measure(ns: Namespace, run: RunRecord, policy: ReleasePolicy, to: Date, now: Date, opts: { force?: boolean } = {}): Promise<{ measurement: Measurement; complete: boolean }> {
+    const { m, complete } = await this.measureOnce(ns, run, policy, to, now, opts.force === true);
+    return { measurement: m, complete };
+  }
+
+  private async measureOnce(ns: Namespace, run: RunRecord, policy: ReleasePolicy, to: Date, now: Date, force: boolean): Promise<{ m: Measurement; complete: boolean }> {
     const step = policy.steps[run.step.index] as PolicyStep;
     const startedAt = Date.parse(run.step.startedAt as string);
     const sides = trafficSides(step);
     const pooled = run.step.pooled;
-    const live = this.deps.agents ? this.deps.agents.agents(ns).filter((a) => !a.quiet).length : null;
+    const liveAgents = this.deps.agents ? this.deps.agents.agents(ns).filter((a) => !a.quiet) : null;
+    const live = liveAgents ? liveAgents.length : null;
     const defaultFrom = new Date(startedAt + policy.gracePeriodMs);
     const base: Omit<Measurement, 'conditions' | 'hooks' | 'error' | 'source' | 'target' | 'agents'> = { at: now.toISOString(), step: step.index, window: { from: defaultFrom.toISOString(), to: to.toISOString() } };
-    const hooks = await this.stepChecks(run, policy, step, to, now);
 
     // One query per distinct window start (conditions may have their own grace period).
     const starts = [...new Set([policy.gracePeriodMs, ...step.conditions.map((c) => c.gracePeriodMs)])];
@@ -61,16 +70,21 @@ export class Measurer {
       );
     } catch (err) {
       const message = err instanceof MetricsUnavailableError ? err.message : `metrics query failed: ${(err as Error).message}`;
-      return { ...base, source: null, target: null, agents: { contributed: 0, live, ids: [] }, conditions: step.conditions.map((c) => errorResult(c, message)), hooks, error: message };
+      const hooks = await this.stepChecks(run, policy, step, to, now);
+      return { m: { ...base, source: null, target: null, agents: { contributed: 0, live, ids: [] }, conditions: step.conditions.map((c) => errorResult(c, message)), hooks, error: message }, complete: true };
     }
     const readings = (agg: WindowAggregates): { source: SideReading; target: SideReading } => ({
       source: sides.source ? sideFigures(run.source, agg.routes[run.source], false) : (pooled?.source ?? sideFigures(run.source, undefined, true)),
       target: sides.target ? sideFigures(run.target, agg.routes[run.target], false) : (pooled?.target ?? sideFigures(run.target, undefined, true)),
     });
     const main = byGrace.get(policy.gracePeriodMs) as WindowAggregates;
+    const expected = Math.round((main.to.getTime() - main.from.getTime()) / (main.windowSeconds * 1000));
+    const complete = !liveAgents || expected <= 0 || liveAgents.every((a) => (main.agents.find((x) => x.id === a.agentId)?.windows ?? 0) >= expected);
+    if (!complete && !force) return { m: { ...base, source: null, target: null, agents: { contributed: main.agents.length, live, ids: [] }, conditions: [], hooks: [], error: null }, complete };
+    const hooks = await this.stepChecks(run, policy, step, to, now);
     const mainSides = readings(main);
     const conditions: ConditionResult[] = step.conditions.map((c) => judgeCondition(c, readings(byGrace.get(c.gracePeriodMs) as WindowAggregates), policy.baselines));
-    return {
+    const m: Measurement = {
       ...base,
       source: mainSides.source as SideFigures,
       target: mainSides.target as SideFigures,
@@ -79,6 +93,7 @@ export class Measurer {
       hooks,
       error: null,
     };
+    return { m, complete };
   }
 
   private async aggregate(ns: Namespace, gateway: string, from: Date, to: Date): Promise<WindowAggregates> {

@@ -29,9 +29,11 @@ export interface RunDriverSettings {
   ackPollMs: number;
   /** Re-check interval while waiting for agents after ackWaitMs. */
   ackRecheckMs: number;
+  /** How long past the lag a tick waits for every live agent's last window before judging what is there. */
+  completenessWaitMs: number;
 }
 
-export const DEFAULT_DRIVER_SETTINGS: RunDriverSettings = { metricsLagMs: 2500, ackWaitMs: 1500, ackPollMs: 20, ackRecheckMs: 250 };
+export const DEFAULT_DRIVER_SETTINGS: RunDriverSettings = { metricsLagMs: 2000, ackWaitMs: 1500, ackPollMs: 20, ackRecheckMs: 250, completenessWaitMs: 6000 };
 
 export interface RunDriverDeps {
   runs: RunRepository;
@@ -271,7 +273,10 @@ export class RunDriver {
       if (next < earliest) next = Math.ceil(earliest / interval) * interval;
       return waitFor(next + lag);
     }
-    const m = await this.d.measurer.measure(ns, run, policy, new Date(tickTo), now);
+    // Not every live agent's last window is in yet: look again shortly; past the bound, judge what is there.
+    const force = now.getTime() >= tickTo + lag + this.d.settings.completenessWaitMs;
+    const { measurement: m, complete } = await this.d.measurer.measure(ns, run, policy, new Date(tickTo), now, { force });
+    if (!complete && !force) return waitFor(now.getTime() + 250);
     this.d.metrics.observeMeasurement(ns, run, m, step.conditions);
     const { run: ticked, decision } = applyTick(run, policy, m, now);
     this.d.metrics.ticks.inc({ result: m.error !== null ? 'metrics-error' : decision.kind });

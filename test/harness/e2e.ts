@@ -11,6 +11,7 @@ import { resolveSettings } from '../../agent/settings.js';
 import { launchAgent, type RunningAgent } from '../../cli/agent-command.js';
 import type { RunningControl } from '../../control/main.js';
 import { runControlWithNats } from '../../control/nats-main.js';
+import { runControlWithReleases } from '../../cli/control-command.js';
 import { haproxyBin } from './haproxy-bin.js';
 import { get } from './http.js';
 import { freePort } from './ports.js';
@@ -58,7 +59,8 @@ export interface E2EControl {
 }
 
 /** `env` on top of: WEIR_STORE=<store>, a free 127.0.0.1 port, its own state dir, a preset admin token. */
-export async function startE2EControl(opts: { store: string; natsUrl?: string; stateDir: string; env?: Record<string, string> }): Promise<E2EControl> {
+/** `releases: true` runs it as `weir control` does, with the release controller in the process. */
+export async function startE2EControl(opts: { store: string; natsUrl?: string; stateDir: string; env?: Record<string, string>; releases?: boolean }): Promise<E2EControl> {
   const port = await freePort();
   const adminToken = adminTokenValue();
   const env: NodeJS.ProcessEnv = {
@@ -70,7 +72,7 @@ export async function startE2EControl(opts: { store: string; natsUrl?: string; s
     ...(opts.natsUrl ? { WEIR_NATS_URL: opts.natsUrl } : {}),
     ...opts.env,
   };
-  const running = await runControlWithNats(env);
+  const running = opts.releases ? await runControlWithReleases(env) : await runControlWithNats(env);
   const base = `http://127.0.0.1:${port}`;
   let closed = false;
   return {

@@ -5,9 +5,21 @@
 import { editRoutes } from '../../control/gateway-text.js';
 import { parseGateway } from '../../model/index.js';
 import { MetricsUnavailableError, type RouteAggregate, type TrafficWindowSource, type WindowAggregates, type WindowQuery } from '../../metrics/window-source.js';
-import { GatewayWriteError, type AgentAckSource, type AgentApplied, type GatewayReader, type GatewayRouteWriter, type ReleaseCollection, type ReleaseDocumentStore, type RouteWrite, type StoredDocument } from '../../release/ports.js';
+import { GatewayWriteError, type AgentAckSource, type AgentApplied, type GatewayReader, type GatewayRouteWriter, type ReleaseDocumentStore, type RouteWrite, type StoredDocument } from '../../release/ports.js';
 import { VersionConflictError } from '../../store/store-writer.js';
 import type { Namespace } from '../../store/store.js';
+import type { Collection } from '../../store/collections.js';
+import { HookCaller } from '../../release/hook-caller.js';
+import { ReleaseMetrics } from '../../release/metrics.js';
+import { ReleaseService } from '../../release/release-service.js';
+import { EventHookDispatcher } from '../../release/controller/event-hooks.js';
+import { Measurer } from '../../release/controller/measurer.js';
+import { RunDriver } from '../../release/controller/run-driver.js';
+import type { RunRecord } from '../../release/run-record.js';
+import { silentLogger } from '../../runtime/log.js';
+
+export const ns = { org: 'acme', env: 'prod' };
+export const ctx = { ns, actor: 'ci (t1)', role: 'deployer', requestId: 'r1' };
 
 type Doc = { body: string; format: 'yaml' | 'json'; version: string };
 
@@ -41,16 +53,16 @@ export class MemoryStore implements ReleaseDocumentStore, GatewayReader {
     return [...this.docs.entries()].filter(([k]) => k.startsWith(prefix)).map(([k, d]) => ({ name: k.slice(prefix.length), source: k, format: d.format, body: d.body, version: d.version }));
   }
 
-  async listDocuments(ns: Namespace, c: ReleaseCollection) {
+  async listDocuments(ns: Namespace, c: Collection) {
     return { entries: this.list_(ns, c), problems: [] };
   }
-  async getDocument(ns: Namespace, c: ReleaseCollection, name: string) {
+  async getDocument(ns: Namespace, c: Collection, name: string) {
     return this.entry(ns, c, name);
   }
-  async putDocument(ns: Namespace, c: ReleaseCollection, name: string, body: string, format: 'yaml' | 'json', opts: { ifVersion?: string | null } = {}) {
+  async putDocument(ns: Namespace, c: Collection, name: string, body: string, format: 'yaml' | 'json', opts: { ifVersion?: string | null } = {}) {
     return this.put(ns, c, name, body, format, opts.ifVersion);
   }
-  async deleteDocument(ns: Namespace, c: ReleaseCollection, name: string, opts: { ifVersion?: string } = {}) {
+  async deleteDocument(ns: Namespace, c: Collection, name: string, opts: { ifVersion?: string } = {}) {
     const k = this.key(ns, c, name);
     const cur = this.docs.get(k);
     if (opts.ifVersion !== undefined && cur?.version !== opts.ifVersion) throw new VersionConflictError(k, opts.ifVersion, cur?.version ?? null);
@@ -226,3 +238,57 @@ export class SimTraffic implements TrafficWindowSource {
   }
   async close(): Promise<void> {}
 }
+
+export function releaseWorld(policyText: string, opts: { hooks?: HookCaller } = {}) {
+  const clock = new Clock();
+  const store = new MemoryStore();
+  const gws = new SimGateways(store, clock);
+  const agents = new SimAgents(store);
+  const traffic = new SimTraffic(gws, clock);
+  const service = new ReleaseService({ store, gateways: store, now: clock.now });
+  const hooks = opts.hooks ?? new HookCaller();
+  const leadership = { isLeader: () => true, epoch: 1 };
+  const delivered = new Map<string, number>();
+  const makeDriver = (epoch = leadership) =>
+    new RunDriver({
+      runs: service.runs,
+      gateways: store,
+      writer: gws,
+      agents,
+      measurer: new Measurer({ source: traffic, agents, hooks }),
+      hooks,
+      events: new EventHookDispatcher(hooks, (_n, _g, id, upTo) => delivered.set(id, upTo), silentLogger(), clock.now),
+      leadership: epoch,
+      metrics: new ReleaseMetrics(),
+      logger: silentLogger(),
+      settings: { metricsLagMs: 2500, ackWaitMs: 0, ackPollMs: 1, ackRecheckMs: 250, completenessWaitMs: 6000 },
+      now: clock.now,
+      delivered: (id) => delivered.get(id),
+    });
+  store.put(ns, 'release-policies', 'canary', policyText, 'yaml');
+  gws.create(ns, 'shop', { v1: 100, v2: 0 });
+  let driver = makeDriver();
+  const current = async (): Promise<RunRecord> => ((await service.runs.current(ns, 'shop')) as { run: RunRecord }).run;
+  /** Drives, moving the clock to each wake-up, until the run waits for input, finishes, or `until` holds. */
+  const runFor = async (ms: number, until?: (r: RunRecord) => boolean): Promise<RunRecord> => {
+    const end = clock.t + ms;
+    for (let i = 0; i < 10_000; i++) {
+      const r = await driver.drive(ns, 'shop');
+      const run = await current();
+      if (until?.(run)) return run;
+      if (r.nextAt === null) {
+        if (clock.t >= end) return run;
+        clock.advance(1000);
+        continue;
+      }
+      if (r.nextAt > end) {
+        clock.t = end;
+        return current();
+      }
+      clock.t = Math.max(clock.t + 1, r.nextAt);
+    }
+    throw new Error('runFor did not settle');
+  };
+  return { clock, store, gws, agents, traffic, service, current, runFor, restart: () => (driver = makeDriver()), makeDriver, setDriver: (d: RunDriver) => (driver = d), drive: () => driver.drive(ns, 'shop') };
+}
+

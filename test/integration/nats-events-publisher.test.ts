@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { NatsConnector } from '../../events/nats-connection.js';
-import { streams, subjects, type AuditRecord, type GatewayChangedEvent } from '../../events/contract.js';
+import { streams, subjects, type ReleaseEvent, type AuditRecord, type GatewayChangedEvent } from '../../events/contract.js';
 import { NatsAuditSink, NatsChangePublisher, NatsEventPublisher } from '../../control/nats-publisher.js';
 import { Outbox } from '../../control/nats-outbox.js';
 import { startNatsServer, type NatsHarness } from '../harness/nats.js';
@@ -82,9 +82,24 @@ t('publishes on the core subject and into WEIR_CHANGES / WEIR_AUDIT (streams cre
   assert.equal(ch.map((m) => [m.subject, (m.data as GatewayChangedEvent).version]), [['weir.acme.prod.gateways.changed', '3']]);
   const au = await history(nc, streams.audit.name);
   assert.equal(au.map((m) => [m.subject, m.id]), [['weir.audit.acme.prod', 'a-1'], ['weir.audit._system', 'a-2']]);
-  assert.equal(pub.stats().published, { change: 1, audit: 2 });
+  assert.equal(pub.stats().published, { change: 1, audit: 2, release: 0 });
   assert.is(pub.stats().outboxDepth, 0);
   sub.unsubscribe();
+});
+
+t('release events go to weir.<org>.<env>.releases.<gateway> and WEIR_RELEASES; a re-send is stored once', async () => {
+  const { pub } = await openPublisher();
+  const nc = await client();
+  const ev: ReleaseEvent = {
+    runId: 'r-1', namespace: 'acme/prod', gateway: 'shop', kind: 'step-started', from: 'Pending', phase: 'Progressing',
+    step: { index: 0, name: 'five', count: 2, weights: { source: 95, target: 5 } }, attempt: 1, source: 'v1', target: 'v2',
+    policy: { name: 'canary', version: null, hash: 'abc' }, actor: 'release-controller', reason: 'agents applied', pauseReasons: [], outcome: null, at: '2030-01-01T00:00:00.000Z',
+  };
+  await pub.publishRelease(ns, 'shop', ev);
+  await pub.publishRelease(ns, 'shop', ev);
+  assert.ok(await pub.drained(5000), 'outbox drained');
+  const rel = await history(nc, streams.releases.name);
+  assert.equal(rel.map((m) => [m.subject, (m.data as ReleaseEvent).kind]), [['weir.acme.prod.releases.shop', 'step-started']]);
 });
 
 t('NATS down: writes keep succeeding into the outbox; restart drains in order, exactly once', async () => {

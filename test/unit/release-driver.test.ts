@@ -2,20 +2,12 @@
 // rollback, inconclusive, metrics outage, manual edits, restarts, operator actions, fencing)
 // without real time passing. The end-to-end tests run the same against HAProxy and agents.
 import { suite, assert } from '../harness/uvu.js';
-import { Clock, MemoryStore, SimAgents, SimGateways, SimTraffic } from '../harness/release-sim.js';
-import { HookCaller } from '../../release/hook-caller.js';
-import { ReleaseMetrics } from '../../release/metrics.js';
-import { ReleaseService } from '../../release/release-service.js';
-import { EventHookDispatcher } from '../../release/controller/event-hooks.js';
-import { Measurer } from '../../release/controller/measurer.js';
-import { RunDriver } from '../../release/controller/run-driver.js';
+import { releaseWorld } from '../harness/release-sim.js';
 import { triggerCandidate } from '../../release/controller/metadata-trigger.js';
 import { parseGateway } from '../../model/index.js';
-import { silentLogger } from '../../runtime/log.js';
 import type { RunRecord } from '../../release/run-record.js';
 
-const ns = { org: 'acme', env: 'prod' };
-const ctx = { ns, actor: 'ci (t1)', role: 'deployer', requestId: 'r1' };
+import { ns, ctx } from '../harness/release-sim.js';
 
 const POLICY = `
 name: canary
@@ -32,58 +24,7 @@ steps:
   - { name: full, source: { weight: 0 }, target: { weight: 100 }, endAfter: { duration: 20s } }
 `;
 
-function world(policyText = POLICY) {
-  const clock = new Clock();
-  const store = new MemoryStore();
-  const gws = new SimGateways(store, clock);
-  const agents = new SimAgents(store);
-  const traffic = new SimTraffic(gws, clock);
-  const service = new ReleaseService({ store, gateways: store, now: clock.now });
-  const hooks = new HookCaller();
-  const leadership = { isLeader: () => true, epoch: 1 };
-  const delivered = new Map<string, number>();
-  const makeDriver = (epoch = leadership) =>
-    new RunDriver({
-      runs: service.runs,
-      gateways: store,
-      writer: gws,
-      agents,
-      measurer: new Measurer({ source: traffic, agents, hooks }),
-      hooks,
-      events: new EventHookDispatcher(hooks, (_n, _g, id, upTo) => delivered.set(id, upTo), silentLogger(), clock.now),
-      leadership: epoch,
-      metrics: new ReleaseMetrics(),
-      logger: silentLogger(),
-      settings: { metricsLagMs: 2500, ackWaitMs: 0, ackPollMs: 1, ackRecheckMs: 250 },
-      now: clock.now,
-      delivered: (id) => delivered.get(id),
-    });
-  store.put(ns, 'release-policies', 'canary', policyText, 'yaml');
-  gws.create(ns, 'shop', { v1: 100, v2: 0 });
-  let driver = makeDriver();
-  const current = async (): Promise<RunRecord> => ((await service.runs.current(ns, 'shop')) as { run: RunRecord }).run;
-  /** Drives, moving the clock to each wake-up, until the run waits for input, finishes, or `until` holds. */
-  const runFor = async (ms: number, until?: (r: RunRecord) => boolean): Promise<RunRecord> => {
-    const end = clock.t + ms;
-    for (let i = 0; i < 10_000; i++) {
-      const r = await driver.drive(ns, 'shop');
-      const run = await current();
-      if (until?.(run)) return run;
-      if (r.nextAt === null) {
-        if (clock.t >= end) return run;
-        clock.advance(1000);
-        continue;
-      }
-      if (r.nextAt > end) {
-        clock.t = end;
-        return current();
-      }
-      clock.t = Math.max(clock.t + 1, r.nextAt);
-    }
-    throw new Error('runFor did not settle');
-  };
-  return { clock, store, gws, agents, traffic, service, current, runFor, restart: () => (driver = makeDriver()), makeDriver, setDriver: (d: RunDriver) => (driver = d), drive: () => driver.drive(ns, 'shop') };
-}
+const world = (policyText = POLICY) => releaseWorld(policyText);
 
 const start = (w: ReturnType<typeof world>) => w.service.start(ctx, 'shop', { policy: 'canary', source: 'v1', target: 'v2' });
 

@@ -76,6 +76,19 @@ e('a missing figure (no timed request) is missing, not a verdict; unless the oth
   const r = evaluate(or, env({}, { p95: null, errorRate: 0 }));
   assert.ok(r.kind === 'value' && r.holds);
 });
+e('lower()/upper(): the 95 % Wilson bounds of a ratio given that side\'s requests', () => {
+  const x = ok('lower(target.errorRate) <= upper(source.errorRate) * 1.2 + 0.001').expr;
+  // 2 errors in 200 on both sides: noise, not a worse canary.
+  const same = evaluate(x, env({ errorRate: 0.01, requests: 200 }, { errorRate: 0.02, requests: 200 }));
+  assert.ok(same.kind === 'value' && same.holds);
+  // Every request failing, even on 20 requests, is significant.
+  const bad = evaluate(x, env({ errorRate: 0, requests: 80 }, { errorRate: 1, requests: 20 }));
+  assert.ok(bad.kind === 'value' && !bad.holds);
+  if (bad.kind === 'value') assert.ok(Math.abs((bad.comparisons[0]?.left ?? 0) - 0.8389) < 0.001);
+  assert.match(err('lower(target.p95) < 1').message, /takes a ratio metric of one side/);
+  assert.match(err('upper(0.5) < 1').message, /takes a ratio metric/);
+  assert.equal(evaluate(x, env({ requests: 0 }, {})), { kind: 'missing', what: ['source.requests'] });
+});
 e('division by zero is undefined', () => {
   const r = evaluate(ok('target.errors / source.errors < 2').expr, env({ errors: 0 }, { errors: 3 }));
   assert.equal(r.kind, 'undefined');
