@@ -92,15 +92,14 @@ function typeOf(s: JsonSchema): string {
   return typeof t === 'string' ? t : 'any';
 }
 
-function rows(s: JsonSchema, path: string, out: string[], plainObjects = false): void {
+function rows(s: JsonSchema, path: string, out: string[]): void {
   const props = (s.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((s.required ?? []) as string[]);
   for (const [key, child] of Object.entries(props)) {
     const p = path === '' ? key : `${path}.${key}`;
     const desc = String(child.description ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
     out.push(`| \`${p}\` | ${typeOf(child)} | ${required.has(key) ? 'yes' : 'no'} | ${desc} |`);
-    for (const nested of nestedObjects(child)) rows(nested.schema, `${p}${nested.suffix}`, out, plainObjects);
-    if (plainObjects && child.type === 'object' && child.properties) rows(child, p, out, plainObjects);
+    for (const nested of nestedObjects(child)) rows(nested.schema, `${p}${nested.suffix}`, out);
   }
 }
 
@@ -134,9 +133,9 @@ function nestedObjects(s: JsonSchema): Array<{ schema: JsonSchema; suffix: strin
 }
 
 /** The `| Field | Type | Required | Description |` rows of a JSON Schema's fields, nested ones included. */
-export function fieldTable(schema: JsonSchema, opts: { plainObjects?: boolean } = {}): string[] {
+export function fieldTable(schema: JsonSchema): string[] {
   const table: string[] = ['| Field | Type | Required | Description |', '| --- | --- | --- | --- |'];
-  rows(schema, '', table, opts.plainObjects ?? false);
+  rows(schema, '', table);
   return table;
 }
 

@@ -56,7 +56,7 @@ export function renderReleaseReference(): string {
     '',
     'A policy is a YAML or JSON document (at most 256 KiB; duplicate keys are errors), stored per namespace with `PUT /api/v1/namespaces/{org}/{env}/release-policies/{name}` or `weir release-policy apply -f`. How runs use it: [RELEASES.md](RELEASES.md).',
     '',
-    ...fieldTable(schema, { plainObjects: true }),
+    ...fieldTable(schema),
     '',
     `Defaults: \`interval\` ${DEFAULT_INTERVAL_MS / 1000}s, \`gracePeriod\` 0s, \`progressDeadline\` ${DEFAULT_PROGRESS_DEADLINE_MS / 60_000}m, \`minSamples\` ${d.minSamples}, \`onNoData\` ${d.onNoData}, \`onInconclusive\` ${d.onInconclusive}, \`onError\` ${d.onError}, \`failureLimit\` ${d.failureLimit}, \`inconclusiveLimit\` ${d.inconclusiveLimit}, \`consecutiveErrorLimit\` ${d.consecutiveErrorLimit}; hook \`timeout\` 10s, \`retries\` 2.`,
     '',
