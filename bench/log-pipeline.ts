@@ -78,7 +78,7 @@ class NullConnection extends BaseConnection {
   override async request(params: ConnectionRequestParams, _options: ConnectionRequestOptions): Promise<any> {
     const headers = { 'x-elastic-product': 'Elasticsearch', 'content-type': 'application/json' };
     if (params.path.endsWith('/_bulk')) {
-      bodyChars += typeof params.body === 'string' ? params.body.length : 0;
+      bodyChars += typeof params.body === 'string' || Buffer.isBuffer(params.body) ? params.body.length : 0;
       return { statusCode: 200, headers, body: bulkResponse(lastBulkItems) } satisfies ConnectionRequestResponse;
     }
     return { statusCode: 200, headers, body: '{"acknowledged":true}' };

@@ -5,7 +5,7 @@
 // Processes (127.0.0.1, stopped by PID): this orchestrator; the fast bulk endpoint; the UDP sender (a
 // log-pipeline.ts child); the agent (and its HAProxy, which serves no traffic here); rsyslogd.
 // CPU is read from /proc/<pid>/stat (utime + stime, all threads) of the agent process and of rsyslogd.
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +152,9 @@ export async function waitCount(count: () => Promise<number>, want: number, stal
   }
 }
 
+function require_threads(pid: number): string {
+  return execFileSync('/tmp/threads.sh', [String(pid)]).toString();
+}
 export const loadavg = (): string => machine().loadavgAtStart ?? '';
 
 /** A gateway whose routes match the sender's lines (backend shop:blue / shop:green); its upstreams are never called. */
@@ -200,6 +203,7 @@ export async function shipCpu(): Promise<string> {
       const s = await sender.send(port, rate, seconds, first);
       first += s.sent;
       const got = await waitCount(docs, d0 + s.sent);
+      if (process.env.BENCH_SHIP_THREADS && name === 'agent') progress(require_threads(agent!.pid));
       const el = (performance.now() - t0) / 1000;
       const row: CpuRow = { lines: s.sent, shipped: got - d0, cpuS: cpu() - c0, idleCpuS: idlePerS * el, seconds: el, load };
       progress(`  ${name} run ${n}: ${row.shipped}/${row.lines} shipped in ${fmt(el, 1)} s, ${fmt((row.cpuS / row.shipped) * 1e6, 2)} µs CPU/line (load ${load})`);
