@@ -247,7 +247,7 @@ export async function shipCpu(): Promise<string> {
     name,
     `**${fmt(median(rs.map(per)), 2)}** (${fmt(Math.min(...rs.map(per)), 2)}–${fmt(Math.max(...rs.map(per)), 2)})`,
     fmt(median(rs.map(net)), 2),
-    `${fmt(median(rs.map((r) => (r.mainS / r.cpuS) * 100)), 0)} %`,
+    rs === rows.agent ? `${fmt(median(rs.map((r) => (r.mainS / r.cpuS) * 100)), 0)} %` : '– (threads)',
     fmt(1e6 / median(rs.map(per)) / 1000, 0),
     `${rs.reduce((n, r) => n + r.shipped, 0)}/${rs.reduce((n, r) => n + r.lines, 0)}`,
   ];
@@ -260,5 +260,128 @@ export async function shipCpu(): Promise<string> {
   out.push('', `rsyslog ÷ agent CPU per line: **${fmt(s / a, 2)}×** (per run: ${ratios.map((x) => fmt(x, 2)).join(', ')})`);
   const md = out.join('\n');
   const base = await writeResult('ship-cpu', { machine: info, rate, seconds, runs, rows }, md);
+  return `${md}\n\nresults: ${base}.{json,md}`;
+}
+
+// ---- ship-data-plane: requests/s with every request shipped to Elasticsearch ----
+
+/** Weir's log-format (haproxy-templates/defaults.liquid), so the hand-written config logs the same line. */
+function weirLogFormat(): string {
+  const root = import.meta.url.endsWith('.ts') ? join(HERE, '..') : join(HERE, '..', '..');
+  const tpl = readFileSync(join(root, 'haproxy-templates', 'defaults.liquid'), 'utf8');
+  const m = /^ {2}log-format .*$/m.exec(tpl);
+  if (!m) throw new Error('defaults.liquid has no log-format line');
+  return m[0];
+}
+
+/** The hand-written config of the data-plane bench, logging every request over UDP to `syslogPort` as Weir does. */
+export function handConfigLogging(base: string, syslogPort: number): string {
+  return base
+    .replace(/^global\n/m, `global\n  log 127.0.0.1:${syslogPort} len 8192 format rfc5424 local0 info\n`)
+    .replace(/^defaults\n/m, `defaults\n  log global\n${weirLogFormat()}\n`);
+}
+
+interface DpRow {
+  rps: number;
+  requests: number;
+  /** CPU µs per request: HAProxy, and the log pipeline (agent or rsyslogd). */
+  haproxyUs: number;
+  pipelineUs: number;
+  shipped: number;
+  errors: number;
+  load: string;
+}
+
+export async function shipDataPlane(): Promise<string> {
+  const seconds = envInt('BENCH_SECONDS', 5);
+  const runs = envInt('BENCH_RUNS', 5);
+  const threads = envInt('BENCH_WRK_THREADS', 1);
+  const connections = envInt('BENCH_WRK_CONNECTIONS', 32);
+  const info = machine();
+  const tmp = await tempDir('weir-bench-ship-dp-');
+  const { startUpstreams, runHaproxy, wrk, cpuSeconds } = await import('./lib.js');
+  const { handConfig } = await import('./throughput.js');
+  const stops: Array<() => Promise<void>> = [];
+  // The default log source (UDP), and the ring (HAProxy ring → TCP) for reference.
+  const weirs: Array<{ name: string; env: Record<string, string> }> = [
+    { name: 'Weir: HAProxy → UDP → agent (defaults + WEIR_ELASTICSEARCH_URL)', env: {} },
+    { name: 'Weir, WEIR_LOG_SOURCE=ring (HAProxy ring → TCP → agent)', env: { WEIR_LOG_SOURCE: 'ring' } },
+  ];
+  const rounds: Array<{ hand: DpRow; weir: DpRow[] }> = [];
+  try {
+    const es = await startFastBulk();
+    stops.push(es.stop);
+    const upstream = await startUpstreams(tmp.path, ['a', 'b']);
+    stops.push(upstream.proc.stop);
+    const [handPort = 0, rsyslogUdp = 0, ...weirPorts] = await freePorts(2 + weirs.length);
+    const rsyslog = await startRsyslog(tmp.path, rsyslogConfig(tmp.path, rsyslogUdp, es.port));
+    stops.push(rsyslog.stop);
+    const cfg = join(tmp.path, 'hand.cfg');
+    await writeFile(cfg, handConfigLogging(handConfig(handPort, upstream.ports, false, null), rsyslogUdp));
+    const hand = await runHaproxy(cfg, [handPort]);
+    stops.push(hand.stop);
+    const gw = (weirPort: number): string => `name: shop\nport: ${weirPort}\nroutes:\n  a:\n    weight: 50%\n    targets: ["127.0.0.1:${upstream.ports.a}"]\n  b:\n    weight: 50%\n    targets: ["127.0.0.1:${upstream.ports.b}"]\n`;
+    const agents: AgentProc[] = [];
+    for (const [i, v] of weirs.entries()) {
+      const agent = await startAgentProcess(join(tmp.path, `agent-${i}`), { shop: gw(weirPorts[i]!) }, { WEIR_ELASTICSEARCH_URL: `http://127.0.0.1:${es.port}`, ...v.env });
+      stops.unshift(agent.stop);
+      agents.push(agent);
+    }
+    const masters = await Promise.all(agents.map((a) => a.haproxyPid()));
+    const url = (p: number): string => `http://127.0.0.1:${p}/`;
+    const docs = async (prefix: string): Promise<number> => sumPrefix(await es.counts(), prefix);
+    progress('warm-up');
+    await wrk(url(handPort), { seconds: 2, threads, connections });
+    for (const p of weirPorts) await wrk(url(p), { seconds: 2, threads, connections });
+    await sleep(3000);
+    // One side's round: wrk, then wait for its documents to land before the other side starts (its shipping
+    // CPU is part of its cost and must not run during the other's round).
+    const side = async (port: number, haproxyCpu: () => number, pipelineCpu: () => number, prefix: string): Promise<DpRow> => {
+      const load = loadavg();
+      const d0 = await docs(prefix);
+      const h0 = haproxyCpu();
+      const p0 = pipelineCpu();
+      const w = await wrk(url(port), { seconds, threads, connections });
+      const got = await waitCount(() => docs(prefix), d0 + w.requests, 3000, 60_000);
+      return { rps: w.rps, requests: w.requests, haproxyUs: ((haproxyCpu() - h0) / w.requests) * 1e6, pipelineUs: ((pipelineCpu() - p0) / w.requests) * 1e6, shipped: got - d0, errors: w.errors + w.non2xx, load };
+    };
+    for (let r = 1; r <= runs; r++) {
+      const h = await side(handPort, () => cpuSeconds(hand.pid), rsyslog.cpu, RSYSLOG_INDEX);
+      const ws: DpRow[] = [];
+      for (const [i, a] of agents.entries()) ws.push(await side(weirPorts[i]!, () => a.haproxyCpu(masters[i]!), a.agentCpu, 'weir-logs-'));
+      rounds.push({ hand: h, weir: ws });
+      progress(`round ${r}/${runs}: hand+rsyslog ${fmt(h.rps, 0)} req/s (${h.shipped}/${h.requests} shipped); ${ws.map((w, i) => `${weirs[i]!.name.slice(0, 24)}: ${fmt(w.rps, 0)} req/s (${w.shipped}/${w.requests} shipped) ${fmt(w.rps / h.rps, 3)}×`).join('; ')} (load ${h.load})`);
+    }
+  } finally {
+    for (const s of stops) await s().catch(() => undefined);
+    await tmp.remove();
+  }
+  const med = (f: (r: { hand: DpRow; weir: DpRow[] }) => number): number => median(rounds.map(f));
+  const out: string[] = [];
+  out.push(`wrk -t${threads} -c${connections} -d${seconds}s, ${runs} alternating rounds (each side's documents acknowledged before the other starts); load average per round: ${rounds.map((x) => x.hand.load).join('; ')}.`, '');
+  const ratioOf = (i: number): string => {
+    const rs = rounds.map((x) => x.weir[i]!.rps / x.hand.rps);
+    return `**${fmt(median(rs), 3)}** (${fmt(Math.min(...rs), 3)}–${fmt(Math.max(...rs), 3)})`;
+  };
+  const row = (name: string, f: (x: { hand: DpRow; weir: DpRow[] }) => DpRow, ratio: string): Array<string | number> => [
+    name,
+    fmt(med((x) => f(x).rps), 0),
+    ratio,
+    fmt(med((x) => f(x).haproxyUs), 1),
+    fmt(med((x) => f(x).pipelineUs), 1),
+    `${rounds.reduce((n, x) => n + f(x).shipped, 0)}/${rounds.reduce((n, x) => n + f(x).requests, 0)}`,
+    String(rounds.reduce((n, x) => n + f(x).errors, 0)),
+  ];
+  out.push(
+    table(
+      ['config', 'req/s (median)', 'Weir ÷ hand (median, range)', 'HAProxy CPU µs/request', 'log pipeline CPU µs/request', 'documents / requests', 'errors'],
+      [
+        row('hand-written HAProxy → UDP → rsyslogd (mmjsonparse, omelasticsearch)', (x) => x.hand, '1.000'),
+        ...weirs.map((v, i) => row(v.name, (x) => x.weir[i]!, ratioOf(i))),
+      ],
+    ),
+  );
+  const md = out.join('\n');
+  const base = await writeResult('ship-data-plane', { machine: info, seconds, runs, threads, connections, rounds }, md);
   return `${md}\n\nresults: ${base}.{json,md}`;
 }
