@@ -128,7 +128,7 @@ export async function exactness(): Promise<string> {
       rows.map((r) => {
         const mt = r.routes.a!.metrics + r.routes.b!.metrics;
         const ut = r.routes.a!.upstream + r.routes.b!.upstream;
-        return [r.variant, fmt(r.rps, 0), r.reloads, `${r.routes.a!.metrics} / ${r.routes.a!.upstream}`, `${r.routes.b!.metrics} / ${r.routes.b!.upstream}`, `**${mt - ut}**`, `${r.wrkRequests} (${r.wrkRequests - ut >= 0 ? '+' : ''}${r.wrkRequests - ut})`, r.lines, r.kernelDrops, fmt(r.keepRatio, 4)];
+        return [r.variant, fmt(r.rps, 0), r.reloads, `${r.routes.a!.metrics} / ${r.routes.a!.upstream}`, `${r.routes.b!.metrics} / ${r.routes.b!.upstream}`, `**${mt - ut}**`, `${r.wrkRequests} (${r.wrkRequests - ut >= 0 ? '+' : ''}${r.wrkRequests - ut})`, r.lines, r.kernelDrops, r.keepRatio > 0 ? fmt(r.keepRatio, 4) : '1 (every request)'];
       }),
     ),
   );

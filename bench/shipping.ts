@@ -385,3 +385,86 @@ export async function shipDataPlane(): Promise<string> {
   const base = await writeResult('ship-data-plane', { machine: info, seconds, runs, threads, connections, rounds }, md);
   return `${md}\n\nresults: ${base}.{json,md}`;
 }
+
+// ---- ship-memory: the agent's RSS at a paced rate, shipping, and with Elasticsearch down (spooling) ----
+
+interface MemRow {
+  case: string;
+  sent: number;
+  shipped: number;
+  spooledBytes: number;
+  rssStartMiB: number;
+  rssMaxMiB: number;
+  rssEndMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+  load: string;
+}
+
+export async function shipMemory(): Promise<string> {
+  const rate = envInt('BENCH_SHIP_RATE', 20_000);
+  const seconds = envInt('BENCH_SHIP_SECONDS', 15);
+  const info = machine();
+  const tmp = await tempDir('weir-bench-ship-mem-');
+  const es = await startFastBulk();
+  const sender = startSender();
+  const rows: MemRow[] = [];
+  const { rssKiB } = await import('./lib.js');
+  const { metricSum } = await import('./agent-proc.js');
+  try {
+    const [deadPort = 0, ...gw] = await freePorts(3);
+    const cases: Array<{ name: string; url: string }> = [
+      { name: 'shipping (fast bulk endpoint)', url: `http://127.0.0.1:${es.port}` },
+      { name: 'Elasticsearch down (connection refused: spooling)', url: `http://127.0.0.1:${deadPort}` },
+    ];
+    let first = 0;
+    for (const [i, c] of cases.entries()) {
+      const [udp = 0] = await freePorts(1);
+      const agent = await startAgentProcess(join(tmp.path, `agent-${i}`), { shop: SHOP(gw[i]!) }, { WEIR_ELASTICSEARCH_URL: c.url, WEIR_LOG_UDP_ADDR: `127.0.0.1:${udp}` });
+      try {
+        await sleep(1000);
+        const d0 = sumPrefix(await es.counts(), 'weir-logs-');
+        const rss0 = rssKiB(agent.pid);
+        let max = rss0;
+        const timer = setInterval(() => (max = Math.max(max, rssKiB(agent.pid))), 250);
+        // Where the memory is: V8 heap (used, total) and memory outside it (Buffers), from the agent's own metrics.
+        const heap = { used: 0, total: 0, external: 0 };
+        const heapTimer = setInterval(() => {
+          void agent.metrics().then((m) => {
+            heap.used = Math.max(heap.used, metricSum(m, 'weir_agent_nodejs_heap_size_used_bytes'));
+            heap.total = Math.max(heap.total, metricSum(m, 'weir_agent_nodejs_heap_size_total_bytes'));
+            heap.external = Math.max(heap.external, metricSum(m, 'weir_agent_nodejs_external_memory_bytes'));
+          }, () => undefined);
+        }, 500);
+        const load = loadavg();
+        const s = await sender.send(udp, rate, seconds, first);
+        first += s.sent;
+        const got = i === 0 ? await waitCount(async () => sumPrefix(await es.counts(), 'weir-logs-'), d0 + s.sent) : d0;
+        await sleep(2000);
+        clearInterval(timer);
+        clearInterval(heapTimer);
+        const m = await agent.metrics();
+        rows.push({ case: c.name, sent: s.sent, shipped: got - d0, spooledBytes: metricSum(m, 'weir_log_spool_bytes'), rssStartMiB: rss0 / 1024, rssMaxMiB: max / 1024, rssEndMiB: rssKiB(agent.pid) / 1024, heapUsedMiB: heap.used / 2 ** 20, heapTotalMiB: heap.total / 2 ** 20, externalMiB: heap.external / 2 ** 20, load });
+        progress(`${c.name}: ${JSON.stringify(rows[rows.length - 1])}`);
+      } finally {
+        await agent.stop();
+      }
+    }
+  } finally {
+    await sender.stop();
+    await es.stop();
+    await tmp.remove();
+  }
+  const out: string[] = [];
+  out.push(`${rate} lines/s × ${seconds} s over UDP into a real weir agent (defaults + WEIR_ELASTICSEARCH_URL); RSS from /proc every 250 ms; load average at the start of each case: ${rows.map((r) => r.load).join('; ')}.`, '');
+  out.push(
+    table(
+      ['case', 'RSS before (MiB)', 'RSS max (MiB)', 'RSS after (MiB)', 'max V8 heap used / total (MiB)', 'max external (MiB)', 'documents acknowledged / lines sent', 'spool bytes after'],
+      rows.map((r) => [r.case, fmt(r.rssStartMiB, 0), `**${fmt(r.rssMaxMiB, 0)}**`, fmt(r.rssEndMiB, 0), `${fmt(r.heapUsedMiB, 0)} / ${fmt(r.heapTotalMiB, 0)}`, fmt(r.externalMiB, 0), `${r.shipped}/${r.sent}`, r.spooledBytes]),
+    ),
+  );
+  const md = out.join('\n');
+  const base = await writeResult('ship-memory', { machine: info, rate, seconds, rows }, md);
+  return `${md}\n\nresults: ${base}.{json,md}`;
+}
