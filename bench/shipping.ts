@@ -5,7 +5,7 @@
 // Processes (127.0.0.1, stopped by PID): this orchestrator; the fast bulk endpoint; the UDP sender (a
 // log-pipeline.ts child); the agent (and its HAProxy, which serves no traffic here); rsyslogd.
 // CPU is read from /proc/<pid>/stat (utime + stime, all threads) of the agent process and of rsyslogd.
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
@@ -91,7 +91,26 @@ export interface Rsyslog {
   stop: () => Promise<void>;
 }
 
+/**
+ * The benchmark's setup for rsyslog, as scripts/ensure-system-deps.sh does for the test harness: Debian's
+ * `rsyslog` and `rsyslog-elasticsearch` (omelasticsearch) installed with apt-get when missing.
+ */
+export function ensureRsyslogElasticsearch(): void {
+  const installed = (pkg: string): boolean => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+  const need = ['rsyslog', 'rsyslog-elasticsearch'].filter((p) => !installed(p));
+  if (need.length === 0) return;
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  progress(`installing ${need.join(' ')} with apt-get`);
+  const run = (args: string[]): void => {
+    const r = spawnSync(sudo[0] ?? args[0]!, sudo.length ? args : args.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status ?? r.signal}); install ${need.join(' ')} (Debian packages) and re-run`);
+  };
+  run(['apt-get', 'update', '-qq']);
+  run(['apt-get', 'install', '-y', '-qq', ...need]);
+}
+
 export async function startRsyslog(dir: string, config: string): Promise<Rsyslog> {
+  ensureRsyslogElasticsearch();
   const conf = join(dir, 'rsyslog.conf');
   await writeFile(conf, config);
   const child = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, 'rsyslog.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
