@@ -5,10 +5,10 @@
 // (a separate process that never reloads) and wrk's completed count; beside it, the log lines the agent received
 // and those the kernel dropped on its UDP socket.
 import { createConnection } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startAgentProcess, metricSum, type AgentProc } from './agent-proc.js';
+import { kernelUdpDrops } from './log-pipeline.js';
 import { envInt, fmt, freePorts, machine, progress, runHaproxy, sleep, table, tempDir, upstreamConfig, wrk, writeResult } from './lib.js';
 
 /** `show stat` of an HAProxy admin socket → req_tot per frontend. */
@@ -30,16 +30,6 @@ async function frontendRequests(sock: string): Promise<Record<string, number>> {
     if (f[1] === 'FRONTEND') out[f[0] ?? ''] = Number(f[req]);
   }
   return out;
-}
-
-/** Kernel drops on the UDP socket bound to `port` (/proc/net/udp, last column). */
-function udpDrops(port: number): number {
-  const want = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const row of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const f = row.trim().split(/\s+/);
-    if (f[1]?.endsWith(want)) return Number(f[f.length - 1]);
-  }
-  return NaN;
 }
 
 const gatewayYaml = (port: number, up: Record<string, number>, balance: string): string =>
@@ -87,7 +77,7 @@ export async function exactness(): Promise<string> {
         await sleep(1500);
         const m0 = await agent.metrics();
         const u0 = await frontendRequests(sock);
-        const d0 = udpDrops(udp);
+        const d0 = kernelUdpDrops(udp);
         const load = machine().loadavgAtStart ?? '';
         // One reload in the middle of the burst: a structural change (the route's balance algorithm).
         const reload = sleep((seconds * 1000) / 2).then(() => writeFile(join(dir, 'store', 'default', 'default', 'gateways', 'shop.yaml'), gatewayYaml(gw, ups, 'leastconn')));
@@ -106,7 +96,7 @@ export async function exactness(): Promise<string> {
           reloads: d('weir_haproxy_reloads_total'),
           routes: Object.fromEntries(['a', 'b'].map((r) => [r, { metrics: d('weir_http_requests_total', { gateway: 'shop', route: r }), upstream: (u1[`up_${r}`] ?? 0) - (u0[`up_${r}`] ?? 0) }])),
           lines: d('weir_log_lines_received_total'),
-          kernelDrops: udpDrops(udp) - d0,
+          kernelDrops: kernelUdpDrops(udp) - d0,
           keepRatio: metricSum(m1, 'weir_log_sample_keep_ratio', { gateway: 'shop', route: 'a' }),
           load,
         };

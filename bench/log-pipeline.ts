@@ -252,7 +252,7 @@ interface Sample {
 }
 
 /** Drops counted by the kernel for a UDP socket bound to `port` (/proc/net/udp, last column). */
-function kernelUdpDrops(port: number): number {
+export function kernelUdpDrops(port: number): number {
   try {
     const want = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
     for (const row of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
