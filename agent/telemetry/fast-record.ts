@@ -16,9 +16,9 @@ const HEAD = spec([['t', 'n'], ['id', 's'], ['ci', 's'], ['cp', 'n'], ['ft', 's'
 const NUMBER = /^-?\d+(?:\.\d+)?$/;
 
 /**
- * One left-to-right pass; values land in `nums`/`strs` by field position (no per-line maps: this runs for
- * every request). Integers are read digit by digit; anything with a fraction goes through `Number` after the
- * same shape check as before.
+ * One left-to-right pass; each field's value is left in `num`/`str` for the caller to take (no per-line maps:
+ * this runs for every request). Integers are read digit by digit; anything with a fraction goes through
+ * `Number` after the same shape check as the general path.
  */
 class Scan {
   pos = 1;
@@ -95,7 +95,7 @@ export function scanRecord(payload: string): TrafficRecord | null {
   const server = s.str;
   const http = payload.startsWith('"Tq":', s.pos);
   const rest = http ? HTTP : TCP;
-  // Values of the rest in field order (numbers, and the one or two strings).
+  // The numbers by field position; s1 the termination state, s2 the method.
   const nums = new Array<number>(rest.length);
   let s1 = '';
   let s2 = '';
@@ -103,8 +103,8 @@ export function scanRecord(payload: string): TrafficRecord | null {
     const f = rest[i]!;
     if (!s.field(f, !http && i === rest.length - 1)) return null;
     if (f[1] === 'n') nums[i] = s.num;
-    else if (s1 === '' && f[0] !== 'HM') s1 = s.str;
-    else s2 = s.str;
+    else if (f[0] === 'HM') s2 = s.str;
+    else s1 = s.str; // tsc (HTTP) or ts (TCP)
   }
   let requestLine: string | null = null;
   if (http) {
