@@ -293,7 +293,7 @@ export async function releaseFalseRollbacks(): Promise<string> {
     table(
       ['policy', 'Succeeded', 'Failed (false rollbacks)', 'other'],
       [
-        ['shipped canary.yaml (5 / 25 / 50 %; errors: lower(target) <= upper(source) × 1.2 + 0.001; latency p95 ≤ max(source × 1.25, 50 ms), failureLimit 1; defaults)', phases.get('Succeeded') ?? 0, phases.get('Failed') ?? 0, n - (phases.get('Succeeded') ?? 0) - (phases.get('Failed') ?? 0)],
+        ['shipped canary.yaml (5 / 25 / 50 %; errors: lower(target) <= upper(source) × 1.2 + 0.001; latency lower(target.p95) ≤ max(upper(source.p95) × 1.25, 50 ms), failureLimit 1; defaults)', phases.get('Succeeded') ?? 0, phases.get('Failed') ?? 0, n - (phases.get('Succeeded') ?? 0) - (phases.get('Failed') ?? 0)],
         [`the naive errors condition (target.errorRate <= source.errorRate × 1.2 + 0.001) on the same ${ticks} judged ticks (last 20 per run)`, '', `${naive} of ${results.size} runs would have failed at least one tick`, ''],
       ],
     ),
