@@ -495,7 +495,8 @@ export function wilson(p: number, n: number, z = BOUND_Z): [number, number] {
   const z2 = z * z;
   const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // At p = 0 (p = 1) the bound is exactly 0 (1); floating point would leave ~1e-18 there.
+  return [p <= 0 ? 0 : Math.max(0, centre - half), p >= 1 ? 1 : Math.min(1, centre + half)];
 }
 
 function compare(op: CompareOp, l: number, r: number): boolean {

@@ -88,6 +88,8 @@ e('lower()/upper(): the 95 % Wilson bounds of a ratio given that side\'s request
   assert.match(err('lower(target.rate) < 1').message, /takes a ratio or a latency percentile of one side/);
   assert.match(err('upper(0.5) < 1').message, /takes a ratio or a latency percentile/);
   assert.equal(evaluate(x, env({ requests: 0 }, {})), { kind: 'missing', what: ['source.requests'] });
+  const clean = evaluate(x, env({ errorRate: 0, requests: 300 }, { errorRate: 0, requests: 300 }));
+  assert.ok(clean.kind === 'value' && clean.comparisons[0]?.left === 0, 'no errors: the lower bound is exactly 0');
 });
 e('lower()/upper() of a percentile: the bounds of its 95 % interval, from the side\'s figures', () => {
   const x = ok('lower(target.p95) <= max(upper(source.p95) * 1.25, 50ms)').expr;
