@@ -2,7 +2,8 @@
 // API with NATS, a real agent and real HAProxy: sign in, the gateways list, weights changed in the
 // UI reach the agent and the traffic, a refused change shows the API's error and changes nothing,
 // a viewer sees no write controls (and a forged write is refused), another client's change shows
-// up live. Screenshots of each screen; the first render of the list is timed (docs/BENCHMARKS.md).
+// up live; a release on live traffic driven by the real controller and the buttons. Screenshots of
+// each screen; the first render of the list is timed (docs/BENCHMARKS.md).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -326,7 +327,7 @@ t('a release started from a policy and driven from the buttons', async ({ w }) =
   await until(async () => (await run()).phase === 'Aborted', { what: 'aborted' });
   await page.locator('#run-h + dl').getByText(/^! Aborted$/).waitFor();
   assert.is(await page.getByRole('button', { name: 'Approve' }).isDisabled(), true, 'the API says approve does not apply now');
-  await screenshot(page, 'console-release');
+  await screenshot(page, 'console-release-aborted');
 
   const viewer = await newPage(w, w.viewer);
   await viewer.page.goto(`${w.ui}default/default/gateways/shop/releases`);
@@ -400,7 +401,7 @@ t('a release on live traffic, driven by the controller: timeline, samples agains
     const cond = api.status.conditions.find((c) => c.name === 'latency');
     assert.ok(cond && cond.value !== null && cond.threshold !== null, 'the API has the values the screen shows');
     assert.match((await timeline.nth(1).textContent()) ?? '', /current.*second.* left/);
-    await screenshot(page, 'console-release-measuring');
+    await screenshot(page, 'console-release');
 
     // Abort restores the routes from before; Retry starts attempt 2 at the current step (its gate again).
     await page.getByRole('button', { name: 'Abort' }).click();
