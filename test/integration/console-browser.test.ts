@@ -2,8 +2,9 @@
 // API with NATS, a real agent and real HAProxy: sign in, the gateways list, weights changed in the
 // UI reach the agent and the traffic, a refused change shows the API's error and changes nothing,
 // a viewer sees no write controls (and a forged write is refused), another client's change shows
-// up live; a release on live traffic driven by the real controller and the buttons. Screenshots of
-// each screen; the first render of the list is timed (docs/BENCHMARKS.md).
+// up live, live traffic shows as the API's series from the agent's closed windows, and a release
+// on live traffic is driven by the real controller and the buttons. Screenshots of each screen;
+// the first render of the list is timed (docs/BENCHMARKS.md).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -46,6 +47,7 @@ t.before(async (ctx) => {
   const v2 = await httpUpstream('v2');
   cleanup.add(() => v1.close());
   cleanup.add(() => v2.close());
+  // Telemetry on, as on `make up`: the agent publishes its closed windows on NATS for the traffic figures.
   const agent = await launchE2EAgent({ id: 'node-1', bind: '127.0.0.2', store: storeFile(root), stateDir: join(dir, 'agent'), natsUrl: nats.url, heartbeatIntervalMs: 500, env: { WEIR_TELEMETRY: 'on' } });
   cleanup.add(() => agent.stop());
   const port = await freePort('127.0.0.2');
@@ -425,6 +427,42 @@ t('a release on live traffic, driven by the controller: timeline, samples agains
   } finally {
     await ctx.close();
     await load.stop();
+  }
+});
+
+t('live traffic: each route\'s requests/s, errors and p95 are the API\'s series from the agents\' closed windows', async ({ w }) => {
+  // Steady traffic through HAProxy until a closed 10 s window of it reaches the API (NATS windows, no Elasticsearch).
+  let running = true;
+  const load = (async () => {
+    while (running) await tally(`http://127.0.0.2:${w.port}/`, 20, { concurrency: 2 });
+  })();
+  type Point = { requests: number; rate_per_s: number };
+  type Series = { per_route?: Array<{ route: string; points: Point[] }> };
+  const series = async (): Promise<Series> => {
+    const r = await w.control.api('GET', `${gwPath('default', 'default', 'shop')}/metrics?window=15m&step=10s`, { token: w.viewer });
+    assert.is(r.status, 200, r.text);
+    return r.json as Series;
+  };
+  try {
+    const busy = await until(
+      async () => (await series()).per_route?.find((r) => (r.points.at(-1)?.requests ?? 0) > 0),
+      { timeoutMs: 40_000, intervalMs: 500, what: 'a closed window with traffic in the API' },
+    );
+    const { ctx, page } = await newPage(w, w.viewer);
+    await page.goto(`${w.ui}default/default/gateways/shop`);
+    const spark = page.getByRole('img', { name: new RegExp(`^Requests/s of ${busy.route}: last [0-9.]+/s over 90 samples$`) });
+    await spark.waitFor({ timeout: 15_000 });
+    const shown = Number(/last ([0-9.]+)\/s/.exec((await spark.getAttribute('aria-label')) ?? '')?.[1]);
+    assert.ok(shown > 0, `the console shows ${shown}/s for ${busy.route}`);
+    // The figure on screen is one of the API's points for that route (read before and after the page's read).
+    const after = (await series()).per_route?.find((r) => r.route === busy.route)?.points ?? [];
+    const points = [...busy.points, ...after].map((p) => p.rate_per_s);
+    assert.ok(points.some((p) => Math.abs(p - shown) <= Math.max(0.005, p * 0.0051)), `${shown}/s is not among the API's points ${points.slice(-4).join(', ')}`);
+    await page.getByRole('img', { name: new RegExp(`^p95 of ${busy.route}: last [0-9.]+ ms over 90 samples$`) }).waitFor();
+    await ctx.close();
+  } finally {
+    running = false;
+    await load;
   }
 });
 
