@@ -11,7 +11,7 @@ import { createEsClient, esLocation, loadEsConnection } from './es-connection.js
 import type { ElasticsearchSettings } from './es-settings.js';
 import { metricsIndexPattern } from './es-window-documents.js';
 import { bucketValue } from './latency-histogram.js';
-import { MetricsUnavailableError, type RouteAggregate, type SeriesPoint, type SeriesQuery, type TrafficSeriesSource, type PooledAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
+import { LATENCY_BOUND_Z, MetricsUnavailableError, type LatencyBounds, type RouteAggregate, type SeriesPoint, type SeriesQuery, type TrafficSeriesSource, type PooledAggregates, type WindowQuery, type WindowSeries } from './window-source.js';
 
 type Json = Record<string, unknown>;
 
@@ -38,13 +38,28 @@ function filterFor(ns: Namespace, gateway: string, from: Date, lastStart: Date):
   ];
 }
 
+// p50/p95/p99 and a grid around them: the 95 % interval of a percentile is read from the grid,
+// rounded outward (never narrower than the order-statistic ranks the NATS source uses).
+const GRID = [1, 5, 10, 15, 20, 25, 30, 35, 40, 42.5, 45, 47.5, 52.5, 55, 57.5, 60, 65, 70, 75, 80, 85, 88, 90, 91, 92, 93, 94, 96, 97, 97.5, 98, 98.5, 99.2, 99.4, 99.6, 99.8, 99.9, 100];
+const PERCENTS = [...new Set([50, 95, 99, ...GRID])].sort((a, b) => a - b);
+
+function bounds(pct: Json, samples: number): LatencyBounds {
+  const b = (q: number): [number, number] => {
+    const half = 100 * LATENCY_BOUND_Z * Math.sqrt((q * (1 - q)) / samples);
+    const lo = [...PERCENTS].reverse().find((p) => p <= 100 * q - half) ?? PERCENTS[0]!;
+    const hi = PERCENTS.find((p) => p >= 100 * q + half) ?? 100;
+    return [percentile(pct, lo) ?? 0, percentile(pct, hi) ?? 0];
+  };
+  return { p50: b(0.5), p95: b(0.95), p99: b(0.99) };
+}
+
 /** Sums and percentiles of one set of documents. */
 const figures = (): Json => ({
   requests: { sum: { field: 'requests' } },
   errors: { sum: { field: 'errors_5xx' } },
   samples: { sum: { field: 'latency.samples' } },
   sum_ms: { sum: { field: 'latency.sum_ms' } },
-  pct: { percentiles: { field: 'latency.histogram', percents: [50, 95, 99], hdr: { number_of_significant_value_digits: 3 } } },
+  pct: { percentiles: { field: 'latency.histogram', percents: PERCENTS, hdr: { number_of_significant_value_digits: 3 } } },
 });
 
 /** Per route and all routes pooled (the same sub-aggregations for a whole span or one step). */
@@ -114,6 +129,7 @@ function routeAggregate(b: Json, seconds: number): RouteAggregate {
     mean: samples > 0 ? sumMs / samples / 1000 : null,
     health: 1 - errorRate,
     latencySamples: samples,
+    latencyBounds: samples > 0 ? bounds(pct, samples) : null,
   };
 }
 

@@ -83,7 +83,23 @@ export class LatencyHistogram {
   /** The q-quantile (0 < q ≤ 1) in ms; null when empty. */
   quantile(q: number): number | null {
     if (this.n === 0) return null;
-    const rank = Math.max(1, Math.round(q * this.n));
+    return this.atRank(Math.max(1, Math.round(q * this.n)));
+  }
+
+  /**
+   * A distribution-free confidence interval of the q-quantile, in ms: the values at the ranks
+   * n·q ∓ z·√(n·q·(1−q)) (the normal approximation of the binomial count of samples below the
+   * true quantile), rounded outward. Null when empty.
+   */
+  quantileBounds(q: number, z: number): [number, number] | null {
+    if (this.n === 0) return null;
+    const half = z * Math.sqrt(this.n * q * (1 - q));
+    const lo = Math.max(1, Math.floor(q * this.n - half));
+    const hi = Math.min(this.n, Math.ceil(q * this.n + half));
+    return [this.atRank(lo), this.atRank(hi)];
+  }
+
+  private atRank(rank: number): number {
     let seen = 0;
     for (const i of [...this.counts.keys()].sort((a, b) => a - b)) {
       seen += this.counts.get(i)!;

@@ -4,7 +4,15 @@
 // Elasticsearch source lets Elasticsearch sum the same numbers (`es-window-documents.ts`).
 import type { Namespace } from '../store/store.js';
 import { LatencyHistogram, type SparseHistogram } from './latency-histogram.js';
-import type { RouteAggregate, SeriesPoint, PooledAggregates, WindowSeries } from './window-source.js';
+import { LATENCY_BOUND_Z, type LatencyBounds, type RouteAggregate, type SeriesPoint, type PooledAggregates, type WindowSeries } from './window-source.js';
+
+function latencyBounds(h: LatencyHistogram): LatencyBounds {
+  const b = (q: number): [number, number] => {
+    const [lo, hi] = h.quantileBounds(q, LATENCY_BOUND_Z) ?? [0, 0];
+    return [lo / 1000, hi / 1000];
+  };
+  return { p50: b(0.5), p95: b(0.95), p99: b(0.99) };
+}
 
 export interface RouteWindow {
   route: string;
@@ -80,6 +88,7 @@ export class RouteAccumulator {
       mean: this.latency.count > 0 ? this.latency.sumMs / this.latency.count / 1000 : null,
       health: 1 - errorRate,
       latencySamples: this.latency.count,
+      latencyBounds: this.latency.count > 0 ? latencyBounds(this.latency) : null,
     };
   }
 }

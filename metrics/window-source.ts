@@ -36,7 +36,17 @@ export interface RouteAggregate {
   health: number;
   /** How many requests the percentiles come from (fewer than `requests` when lines are sampled). */
   latencySamples: number;
+  /**
+   * 95 % confidence intervals of p50/p95/p99 in seconds (order-statistic ranks of the pooled
+   * histogram; the Elasticsearch source reads them from a grid of percentiles, rounded outward);
+   * null when no request was timed.
+   */
+  latencyBounds: LatencyBounds | null;
 }
+
+/** z of the two-sided 95 % intervals of the latency percentiles. */
+export const LATENCY_BOUND_Z = 1.96;
+export type LatencyBounds = Record<'p50' | 'p95' | 'p99', [number, number]>;
 
 export interface WindowAggregates {
   /** The span the returned windows cover, on the window grid. */

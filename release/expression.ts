@@ -123,6 +123,9 @@ const COMPARE: readonly string[] = ['<', '<=', '>', '>=', '==', '!='];
 const FUNCTIONS: readonly FunctionName[] = ['min', 'max', 'abs', 'lower', 'upper'];
 /** Metrics that are a share of requests, for which lower()/upper() give a confidence bound. */
 const RATIOS: readonly MetricName[] = ['errorRate', 'health'];
+type Percentile = 'p50' | 'p95' | 'p99';
+/** Latency percentiles, for which lower()/upper() give the bounds of their 95 % interval. */
+const PERCENTILES: readonly MetricName[] = ['p50', 'p95', 'p99'];
 /** z for the two-sided 95 % Wilson score interval of lower()/upper(). */
 export const BOUND_Z = 1.96;
 
@@ -312,7 +315,7 @@ class Parser {
     if (unary ? args.length !== 1 : args.length < 2) throw new ExprSyntaxError(t.pos + 1, unary ? `${fn}() takes exactly one argument` : `${fn}() takes at least two arguments`);
     if (fn === 'lower' || fn === 'upper') {
       const a = args[0] as Expr;
-      if (a.kind !== 'metric' || !RATIOS.includes(a.metric)) throw new ExprSyntaxError(a.col, `${fn}() takes a ratio metric of one side (errorRate or health, e.g. ${fn}(target.errorRate)): it is the 95 % confidence bound given that side's requests`);
+      if (a.kind !== 'metric' || !(RATIOS.includes(a.metric) || PERCENTILES.includes(a.metric))) throw new ExprSyntaxError(a.col, `${fn}() takes a ratio or a latency percentile of one side (errorRate, health, p50, p95 or p99, e.g. ${fn}(target.errorRate)): it is the 95 % confidence bound given that side's requests`);
     }
     return this.node({ ...this.span(t.pos, this.endPos()), kind: 'call', fn: fn as FunctionName, args });
   }
@@ -350,7 +353,10 @@ export function parseExpression(src: string, opts: ParseExpressionOptions): Pars
 // ---- evaluation ----
 
 /** The figures one side contributes: null where the window has none (no timed request). */
-export type SideValues = Record<MetricName, number | null>;
+export type SideValues = Record<MetricName, number | null> & {
+  /** 95 % intervals of the latency percentiles (lower()/upper() of p50/p95/p99); null without timed requests. */
+  latencyBounds?: Partial<Record<Percentile, readonly [number, number]>> | null;
+};
 
 export interface EvalEnv {
   source: SideValues;
@@ -415,6 +421,14 @@ export function evaluate(expr: Expr, env: EvalEnv): EvalResult {
         if (e.fn === 'lower' || e.fn === 'upper') {
           const m = e.args[0] as Extract<Expr, { kind: 'metric' }>;
           const p = num(m);
+          if (PERCENTILES.includes(m.metric)) {
+            const b = env[m.side].latencyBounds?.[m.metric as Percentile];
+            if (!b) {
+              missing.add(`${e.fn}(${m.side}.${m.metric})`);
+              throw new Missing(`${e.fn}(${m.side}.${m.metric})`);
+            }
+            return e.fn === 'lower' ? Math.min(b[0], p) : Math.max(b[1], p);
+          }
           const n = env[m.side].requests;
           if (n === null || n === undefined || n <= 0) {
             missing.add(`${m.side}.requests`);
@@ -481,7 +495,8 @@ export function wilson(p: number, n: number, z = BOUND_Z): [number, number] {
   const z2 = z * z;
   const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // At p = 0 (p = 1) the bound is exactly 0 (1); floating point would leave ~1e-18 there.
+  return [p <= 0 ? 0 : Math.max(0, centre - half), p >= 1 ? 1 : Math.min(1, centre + half)];
 }
 
 function compare(op: CompareOp, l: number, r: number): boolean {

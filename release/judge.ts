@@ -11,13 +11,13 @@ import type { ConditionResult, SideFigures } from './run-record.js';
 export type SideReading = SideFigures | null;
 
 export function sideFigures(route: string, agg: RouteAggregate | undefined, pooled: boolean): SideFigures {
-  if (!agg) return { route, requests: 0, errors: 0, errorRate: 0, rate: 0, p50: null, p95: null, p99: null, health: 1, latencySamples: 0, pooled };
-  return { route, requests: agg.requests, errors: agg.errors, errorRate: agg.errorRate, rate: agg.rate, p50: agg.p50, p95: agg.p95, p99: agg.p99, health: agg.health, latencySamples: agg.latencySamples, pooled };
+  if (!agg) return { route, requests: 0, errors: 0, errorRate: 0, rate: 0, p50: null, p95: null, p99: null, health: 1, latencySamples: 0, latencyBounds: null, pooled };
+  return { route, requests: agg.requests, errors: agg.errors, errorRate: agg.errorRate, rate: agg.rate, p50: agg.p50, p95: agg.p95, p99: agg.p99, health: agg.health, latencySamples: agg.latencySamples, latencyBounds: agg.latencyBounds ?? null, pooled };
 }
 
 const values = (f: SideReading): SideValues =>
   f
-    ? { requests: f.requests, errors: f.errors, errorRate: f.errorRate, rate: f.rate, p50: f.p50, p95: f.p95, p99: f.p99, health: f.health }
+    ? { requests: f.requests, errors: f.errors, errorRate: f.errorRate, rate: f.rate, p50: f.p50, p95: f.p95, p99: f.p99, health: f.health, latencyBounds: f.latencyBounds ?? null }
     : { requests: null, errors: null, errorRate: null, rate: null, p50: null, p95: null, p99: null, health: null };
 
 export function judgeCondition(cond: PolicyCondition, sides: { source: SideReading; target: SideReading }, baselines: Readonly<Record<string, number>>): ConditionResult {

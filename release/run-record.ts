@@ -57,6 +57,8 @@ export const SideFiguresSchema = z
     p99: nullableNumber,
     health: z.number(),
     latencySamples: z.number(),
+    /** 95 % intervals of p50/p95/p99 in seconds (what lower()/upper() of a percentile read); absent in records from before they were kept. */
+    latencyBounds: z.object({ p50: z.tuple([z.number(), z.number()]), p95: z.tuple([z.number(), z.number()]), p99: z.tuple([z.number(), z.number()]) }).nullable().optional(),
     /** True when the figures are the route's pooled traffic from earlier steps (it has no weight in this step). */
     pooled: z.boolean(),
   })

@@ -218,13 +218,15 @@ export class SimTraffic implements TrafficWindowSource {
       for (const [route, weight] of Object.entries(w)) {
         const n = Math.round((this.rate * 10 * weight) / 100);
         const b = this.behaviour[route] ?? { errorRate: 0, p95: 0.02 };
-        const r = (routes[route] ??= { route, requests: 0, errors: 0, errorRate: 0, rate: 0, p50: null, p95: null, p99: null, health: 1, latencySamples: 0 });
+        const r = (routes[route] ??= { route, requests: 0, errors: 0, errorRate: 0, rate: 0, p50: null, p95: null, p99: null, health: 1, latencySamples: 0, latencyBounds: null });
         r.requests += n;
         r.errors += Math.round(n * b.errorRate);
         if (n > 0) {
           r.p95 = b.p95;
           r.p50 = b.p95 / 2;
           r.p99 = b.p95 * 1.5;
+          // A simulated source with exact figures: the bounds are the figures themselves.
+          r.latencyBounds = { p50: [r.p50, r.p50], p95: [b.p95, b.p95], p99: [r.p99, r.p99] };
         }
         r.latencySamples += n;
       }

@@ -2,8 +2,9 @@
 // API with NATS, a real agent and real HAProxy: sign in, the gateways list, weights changed in the
 // UI reach the agent and the traffic, a refused change shows the API's error and changes nothing,
 // a viewer sees no write controls (and a forged write is refused), another client's change shows
-// up live, and live traffic shows as the API's series from the agent's closed windows. Screenshots
-// of each screen; the first render of the list is timed (docs/BENCHMARKS.md).
+// up live, live traffic shows as the API's series from the agent's closed windows, and a release
+// on live traffic is driven by the real controller and the buttons. Screenshots of each screen;
+// the first render of the list is timed (docs/BENCHMARKS.md).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -13,6 +14,7 @@ import { Cleanup, gwPath, launchE2EAgent, scratch, startE2EControl, storeFile, u
 import { tally } from '../harness/http.js';
 import { startNatsServer } from '../harness/nats.js';
 import { freePort } from '../harness/ports.js';
+import { startLoad } from '../harness/release-e2e.js';
 import { httpUpstream } from '../harness/upstream.js';
 import { assert, suite } from '../harness/uvu.js';
 
@@ -38,7 +40,8 @@ t.before(async (ctx) => {
   await mkdir(join(root, 'default', 'default', 'gateways'), { recursive: true });
   const nats = await startNatsServer();
   cleanup.add(() => nats.dispose());
-  const control = await startE2EControl({ store: storeFile(root), natsUrl: nats.url, stateDir: join(dir, 'control') });
+  // With its release controller, as `weir control` runs it: the release screens show real runs.
+  const control = await startE2EControl({ store: storeFile(root), natsUrl: nats.url, stateDir: join(dir, 'control'), releases: true, env: { WEIR_RELEASE_SWEEP_MS: '1000' } });
   cleanup.add(() => control.close());
   const v1 = await httpUpstream('v1');
   const v2 = await httpUpstream('v2');
@@ -86,6 +89,20 @@ async function newPage(w: World, token?: string): Promise<{ ctx: BrowserContext;
   return { ctx, page };
 }
 
+const NS = '/api/v1/namespaces/default/default';
+const routeWeights = async (w: World): Promise<Record<string, number>> => {
+  const routes = (await w.control.api('GET', gwPath('default', 'default', 'shop'))).json.routes as Record<string, { weight: string | number }>;
+  return Object.fromEntries(Object.entries(routes).map(([k, v]) => [k, Number.parseInt(String(v.weight), 10)]));
+};
+interface RunView {
+  id: string;
+  attempt: number;
+  phase: string;
+  step: { index: number };
+  outcome: { code: string } | null;
+  status: { conditions: Array<{ name: string; value: number | null; threshold: number | null; verdict: string }> };
+}
+const current = async (w: World): Promise<RunView> => (await w.control.api('GET', `${NS}/gateways/shop/releases/current`)).json as RunView;
 const gatewayVersion = async (w: World): Promise<string> => (await w.control.api('GET', gwPath('default', 'default', 'shop'))).headers.get('etag')?.replace(/"/g, '') ?? '';
 
 t('sign in with a token; a wrong one is refused with the API\'s message; the list shows the gateway with its routes', async ({ w }) => {
@@ -285,9 +302,9 @@ t('a release started from a policy and driven from the buttons', async ({ w }) =
   await page.getByLabel('Target route').selectOption('v2');
   await page.getByRole('button', { name: 'Start release' }).click();
   const timeline = page.locator('ol.timeline li');
-  await until(async () => (await timeline.count()) === 4, { what: 'the four steps of the policy' });
+  await until(async () => (await timeline.count()) === 3, { what: 'the three steps of the policy' });
   assert.match((await timeline.nth(0).textContent()) ?? '', /current.*canary-5: v1 95 % \/ v2 5 %/);
-  assert.match((await timeline.nth(3).textContent()) ?? '', /to come.*full/);
+  assert.match((await timeline.nth(2).textContent()) ?? '', /to come.*half/);
   const run = async (): Promise<{ id: string; phase: string; pauseReasons: Array<{ reason: string }>; status: { actions: Record<string, { allowed: boolean }> } }> =>
     (await w.control.api('GET', '/api/v1/namespaces/default/default/gateways/shop/releases/current')).json;
   const id = (await run()).id;
@@ -312,7 +329,7 @@ t('a release started from a policy and driven from the buttons', async ({ w }) =
   await until(async () => (await run()).phase === 'Aborted', { what: 'aborted' });
   await page.locator('#run-h + dl').getByText(/^! Aborted$/).waitFor();
   assert.is(await page.getByRole('button', { name: 'Approve' }).isDisabled(), true, 'the API says approve does not apply now');
-  await screenshot(page, 'console-release');
+  await screenshot(page, 'console-release-aborted');
 
   const viewer = await newPage(w, w.viewer);
   await viewer.page.goto(`${w.ui}default/default/gateways/shop/releases`);
@@ -321,6 +338,96 @@ t('a release started from a policy and driven from the buttons', async ({ w }) =
   assert.is(await viewer.page.getByRole('button', { name: 'Start release' }).count(), 0);
   await viewer.ctx.close();
   await ctx.close();
+});
+
+t('a release on live traffic, driven by the controller: timeline, samples against the minimum, condition values; Approve, Abort, Retry and Promote move the phase on screen', async ({ w }) => {
+  const policy = [
+    'name: quick',
+    'interval: 10s',
+    'defaults: { minSamples: 5 }',
+    'conditions:',
+    "  - { name: errors, value: 'lower(target.errorRate) <= upper(source.errorRate) * 1.2 + 0.001' }",
+    "  - { name: latency, value: 'target.p95 <= max(source.p95 * 1.5, 100ms)' }",
+    'steps:',
+    '  - { name: first, source: { weight: 50 }, target: { weight: 50 }, endAfter: { duration: 10s } }',
+    '  - { name: second, gate: confirm, source: { weight: 20 }, target: { weight: 80 }, endAfter: { duration: 1h } }',
+    '',
+  ].join('\n');
+  const put = await w.control.api('PUT', `${NS}/release-policies/quick`, { token: w.deployer, body: policy });
+  assert.is(put.status, 201, put.text);
+  const snapshot = await routeWeights(w);
+  const load = startLoad(`http://127.0.0.2:${w.port}/`, 20, { keepHits: false });
+  const { ctx, page } = await newPage(w, w.deployer);
+  try {
+    await page.goto(`${w.ui}default/default/gateways/shop/releases`);
+    await page.getByRole('heading', { level: 1, name: 'Releases of shop' }).waitFor();
+    await page.getByLabel('Policy').selectOption('quick');
+    await page.getByLabel('Source route').selectOption('v1');
+    await page.getByLabel('Target route').selectOption('v2');
+    await page.getByRole('button', { name: 'Start release' }).click();
+    const phase = page.locator('#run-h + dl dd').first();
+    const onScreen = (p: string) => until(async () => new RegExp(`^\\W*${p}\\b`).test(((await phase.textContent()) ?? '').trim()), { what: `phase ${p} on screen`, timeoutMs: 30_000, intervalMs: 100 });
+    const timeline = page.locator('ol.timeline li');
+    await until(async () => /current.*first: v1 50 % \/ v2 50 %.* left/.test((await timeline.nth(0).textContent()) ?? ''), { what: 'step first current with its time left', timeoutMs: 20_000, intervalMs: 100 });
+    assert.match((await timeline.nth(1).textContent()) ?? '', /to come.*second: v1 20 % \/ v2 80 %.*waits for approval/);
+
+    // The first step passes on its first tick; the second waits at its gate until Approve.
+    await page.getByText(/AwaitingApproval since/).waitFor({ timeout: 40_000 });
+    await onScreen('Paused');
+    assert.match((await timeline.nth(0).textContent()) ?? '', /done.*first/);
+    assert.equal((await current(w)).step.index, 1);
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await onScreen('Progressing');
+    await until(async () => JSON.stringify(await routeWeights(w)) === JSON.stringify({ v1: 20, v2: 80 }), { what: 'the approved step shifts the weights' });
+
+    // Measuring on real traffic: both sides' samples against the minimum, each condition's value,
+    // threshold and verdict, as the API reports them.
+    const samples = page.locator('.sample');
+    await until(
+      async () => {
+        const texts = await samples.allTextContents();
+        return texts.length === 2 && texts.every((x) => Number(/: (\d+) of 5 requests/.exec(x)?.[1] ?? -1) >= 5);
+      },
+      { what: 'both sides past the minimum of 5 requests on screen', timeoutMs: 40_000, intervalMs: 200 },
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: screen ${JSON.stringify(await samples.allTextContents())}; API ${JSON.stringify(await current(w)).slice(0, 3000)}`);
+    });
+    assert.match((await samples.nth(0).textContent()) ?? '', /v1 \(source\): \d+ of 5 requests/);
+    assert.match((await samples.nth(1).textContent()) ?? '', /v2 \(target\): \d+ of 5 requests/);
+    const latency = page.getByRole('row', { name: /^latency/ });
+    await until(async () => /Passed/.test((await latency.textContent()) ?? ''), { what: 'latency Passed on screen', timeoutMs: 30_000, intervalMs: 200 });
+    const cells = await latency.locator('td').allTextContents();
+    assert.match(cells[0] ?? '', /^\d+(\.\d+)?(e-\d+)?$/, `a measured p95 in seconds: ${cells[0]}`);
+    assert.match(cells[1] ?? '', /^<= \d/, `its threshold: ${cells[1]}`);
+    const api = await current(w);
+    const cond = api.status.conditions.find((c) => c.name === 'latency');
+    assert.ok(cond && cond.value !== null && cond.threshold !== null, 'the API has the values the screen shows');
+    assert.match((await timeline.nth(1).textContent()) ?? '', /current.*second.* left/);
+    await screenshot(page, 'console-release');
+
+    // Abort restores the routes from before; Retry starts attempt 2 at the current step (its gate again).
+    await page.getByRole('button', { name: 'Abort' }).click();
+    await page.getByRole('button', { name: 'Yes, abort' }).click();
+    await onScreen('Aborted');
+    await until(async () => JSON.stringify(await routeWeights(w)) === JSON.stringify(snapshot), { what: 'abort restores the snapshot' });
+    await until(async () => await page.getByRole('button', { name: 'Retry' }).isEnabled(), { what: 'Retry enabled once the rollback is done' });
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await page.getByText(/attempt 2/).first().waitFor();
+    await onScreen('(Progressing|Paused)');
+    await page.getByText(/AwaitingApproval since/).waitFor({ timeout: 30_000 });
+    assert.equal([(await current(w)).attempt, (await current(w)).step.index], [2, 1]);
+
+    // Promote skips what is left: the target at 100 %, the source kept at 0 %.
+    await page.getByRole('button', { name: 'Promote' }).click();
+    await page.getByRole('button', { name: 'Yes, promote' }).click();
+    await onScreen('Succeeded');
+    await until(async () => JSON.stringify(await routeWeights(w)) === JSON.stringify({ v1: 0, v2: 100 }), { what: 'promoted: v2 at 100 %' });
+    assert.is((await current(w)).outcome?.code, 'promoted');
+    await screenshot(page, 'console-release-promoted');
+  } finally {
+    await ctx.close();
+    await load.stop();
+  }
 });
 
 t('live traffic: each route\'s requests/s, errors and p95 are the API\'s series from the agents\' closed windows', async ({ w }) => {
@@ -369,7 +476,7 @@ t('accessibility: no WCAG 2.1 A/AA violations (axe-core) on each screen, in ligh
       ['default/default/gateways/shop', 'Apply weights'],
       ['default/default/agents', 'node-1'],
       ['default/default/audit', 'gateway.weights'],
-      ['default/default/releases', 'canary'],
+      ['default/default/releases', 'quick'],
       ['default/default/gateways/shop/releases', 'Transitions'],
     ] as const) {
       await page.goto(`${w.ui}${path}`);

@@ -36,7 +36,7 @@ t('policies: create from YAML, read as JSON and as the original YAML, replace wi
   assert.is(created.status, 201, created.text);
   const etag = created.headers.get('etag') as string;
   const body = created.json as { policy: { hash: string; steps: unknown[] } };
-  assert.is(body.policy.steps.length, 4);
+  assert.is(body.policy.steps.length, 3);
   assert.match(body.policy.hash, /^[0-9a-f]{64}$/);
   const yaml = await fx.api('GET', path, { headers: { accept: 'application/yaml' } });
   assert.is(yaml.text, example('canary.yaml'));

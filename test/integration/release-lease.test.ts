@@ -35,7 +35,7 @@ const healthy: TrafficWindowSource = {
   kind: 'nats',
   location: 'test',
   async aggregate(q: WindowQuery): Promise<WindowAggregates> {
-    const r = (route: string) => ({ route, requests: 500, errors: 0, errorRate: 0, rate: 50, p50: 0.01, p95: 0.02, p99: 0.03, health: 1, latencySamples: 500 });
+    const r = (route: string) => ({ route, requests: 500, errors: 0, errorRate: 0, rate: 50, p50: 0.01, p95: 0.02, p99: 0.03, health: 1, latencySamples: 500, latencyBounds: { p50: [0.01, 0.01] as [number, number], p95: [0.02, 0.02] as [number, number], p99: [0.03, 0.03] as [number, number] } });
     return { from: q.from, to: q.to, windowSeconds: 10, routes: { v1: r('v1'), v2: r('v2') }, agents: [{ id: 'a1', windows: 1 }] };
   },
   async close() {},

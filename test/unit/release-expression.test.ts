@@ -85,9 +85,22 @@ e('lower()/upper(): the 95 % Wilson bounds of a ratio given that side\'s request
   const bad = evaluate(x, env({ errorRate: 0, requests: 80 }, { errorRate: 1, requests: 20 }));
   assert.ok(bad.kind === 'value' && !bad.holds);
   if (bad.kind === 'value') assert.ok(Math.abs((bad.comparisons[0]?.left ?? 0) - 0.8389) < 0.001);
-  assert.match(err('lower(target.p95) < 1').message, /takes a ratio metric of one side/);
-  assert.match(err('upper(0.5) < 1').message, /takes a ratio metric/);
+  assert.match(err('lower(target.rate) < 1').message, /takes a ratio or a latency percentile of one side/);
+  assert.match(err('upper(0.5) < 1').message, /takes a ratio or a latency percentile/);
   assert.equal(evaluate(x, env({ requests: 0 }, {})), { kind: 'missing', what: ['source.requests'] });
+  const clean = evaluate(x, env({ errorRate: 0, requests: 300 }, { errorRate: 0, requests: 300 }));
+  assert.ok(clean.kind === 'value' && clean.comparisons[0]?.left === 0, 'no errors: the lower bound is exactly 0');
+});
+e('lower()/upper() of a percentile: the bounds of its 95 % interval, from the side\'s figures', () => {
+  const x = ok('lower(target.p95) <= max(upper(source.p95) * 1.25, 50ms)').expr;
+  // Point estimates 1.4 × apart, intervals overlapping: noise, not a slower canary.
+  const noisy = evaluate(x, env({ p95: 0.1, latencyBounds: { p95: [0.08, 0.13] } }, { p95: 0.14, latencyBounds: { p95: [0.11, 0.2] } }));
+  assert.ok(noisy.kind === 'value' && noisy.holds);
+  if (noisy.kind === 'value') assert.equal([noisy.comparisons[0]?.left, noisy.comparisons[0]?.right], [0.11, 0.1625]);
+  const slow = evaluate(x, env({ p95: 0.02, latencyBounds: { p95: [0.018, 0.022] } }, { p95: 0.3, latencyBounds: { p95: [0.29, 0.31] } }));
+  assert.ok(slow.kind === 'value' && !slow.holds);
+  // Without bounds (no timed requests) it is missing, never a verdict.
+  assert.equal(evaluate(x, env({ latencyBounds: null }, { latencyBounds: null })), { kind: 'missing', what: ['lower(target.p95)'] });
 });
 e('division by zero is undefined', () => {
   const r = evaluate(ok('target.errors / source.errors < 2').expr, env({ errors: 0 }, { errors: 3 }));

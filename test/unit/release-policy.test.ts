@@ -30,7 +30,6 @@ t('the canary example: defaults, steps, conditions, hash', () => {
     ['canary-5', 95, 5, 60_000],
     ['canary-25', 75, 25, 120_000],
     ['half', 50, 50, 120_000],
-    ['full', 0, 100, 60_000],
   ]);
   assert.equal(p.steps[0]?.conditions.map((c) => c.name), ['errors', 'latency']);
   assert.is(p.defaults.minSamples, 100);
