@@ -59,7 +59,7 @@ async function shareOver(g: Gw, upstream: string, ms: number): Promise<number> {
   return g.load.share(upstream, since);
 }
 
-t('six gateways released at once: promoted, rolled back on 5xx and on latency, paused for thin traffic, paused for a hand edit, operated by hand', async () => {
+t('seven gateways released at once: promoted, rolled back on 5xx and on latency, paused for thin traffic, paused for a hand edit, operated by hand, started by Vamp\'s metadata trigger', async () => {
   const dir = await scratch(cleanup, 'weir-release-e2e-');
   const nats = await startNatsServer();
   cleanup.add(() => nats.dispose());
