@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { convertPolicyText, type RunView } from '../release/index.js';
+import { convertPolicyText, isTerminal, type RunView } from '../release/index.js';
 import type { Namespace } from '../store/store.js';
 import { ago, ApiCallError, ApiClient, nsPath, parseOutput, printData, resolveNamespace, runCli, table, UsageError, type CliIo, type OutputFormat } from './api-client.js';
 
@@ -309,7 +309,7 @@ export function renderStatus(run: RunView, now = Date.now()): string {
   const st = s.step;
   lines.push(
     `step ${st.index + 1}/${s.stepCount} ${st.name}  ${run.source} ${st.weights.source}% / ${run.target} ${st.weights.target}%${st.condition ? ` + condition ${JSON.stringify(st.condition)} (${st.conditionStrength ?? 100}%, HAProxy reload)` : ''}  [${st.stage}]` +
-      (st.startedAt ? `  started ${ago(st.startedAt, now)}, ${secs(st.elapsedSeconds)} of ${secs(st.durationSeconds)}, time left ${secs(st.timeLeftSeconds)}` : ''),
+      (st.startedAt ? `  started ${ago(st.startedAt, now)}, ${secs(st.elapsedSeconds)} ${isTerminal(run.phase) ? 'long' : 'in'} (at least ${secs(st.durationSeconds)})${st.timeLeftSeconds === null ? '' : `, time left ${secs(st.timeLeftSeconds)}`}` : ''),
   );
   const sm = s.samples;
   lines.push(

@@ -10,4 +10,4 @@ export { ReleaseController, DEFAULT_CONTROLLER_SETTINGS, type ReleaseControllerD
 export { ReleaseMetrics } from './metrics.js';
 export { HookCaller, signBody, SIGNATURE_HEADER } from './hook-caller.js';
 export { GatewayWriteError, type AgentAckSource, type GatewayReader, type GatewayRouteWriter, type Leadership, type ReleaseAuditSink, type ReleaseDocumentStore, type ReleaseEventPublisher, type RouteWrite } from './ports.js';
-export { PHASES, PAUSE_REASONS, type Phase, type RunRecord } from './run-record.js';
+export { isTerminal, PHASES, PAUSE_REASONS, type Phase, type RunRecord } from './run-record.js';

@@ -86,7 +86,10 @@ export function runView(run: RunRecord, policy: ReleasePolicy | null, now: Date)
   const last = run.measurements.at(-1);
   const lastOfStep = last && last.step === run.step.index ? last : undefined;
   const started = run.step.startedAt ? Date.parse(run.step.startedAt) : null;
-  const elapsed = started === null ? null : Math.max(0, (now.getTime() - started) / 1000);
+  // A finished run's step stopped at its last transition, not now.
+  const endedAt = isTerminal(run.phase) ? Date.parse(run.transitions.at(-1)?.at ?? '') : Number.NaN;
+  const until = Number.isFinite(endedAt) ? endedAt : now.getTime();
+  const elapsed = started === null ? null : Math.max(0, (until - started) / 1000);
   const duration = (ps?.endAfter.durationMs ?? 0) / 1000;
   const minFor = (side: 'source' | 'target'): number => Math.max(ps?.endAfter.minSamples ?? 0, ...(ps?.conditions.filter((c) => c.sides.includes(side)).map((c) => c.settings.minSamples) ?? [0]));
   const conditions = (ps?.conditions ?? []).map((c) => {

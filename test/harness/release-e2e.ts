@@ -126,6 +126,9 @@ export const policyPath = (org: string, env: string, name: string): string => `/
 export interface RunJson {
   id: string;
   phase: string;
+  source: string;
+  target: string;
+  trigger: string;
   attempt: number;
   step: { index: number; name: string; stage: string; startedAt: string | null };
   pauseReasons: Array<{ reason: string; detail: string }>;

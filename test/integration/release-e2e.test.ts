@@ -1,6 +1,6 @@
 // Releases end to end: real nats-server, the control API with its release controller (as
 // `weir control` runs it), a real agent with HAProxy and telemetry publishing window aggregates
-// on NATS, upstreams that answer 200, 500 or slowly, and a load generator. Six gateways are
+// on NATS, upstreams that answer 200, 500 or slowly, and a load generator. Seven gateways are
 // released at once, one per behaviour:
 //   good    a healthy v2 is promoted through every step to 100 %, v1 stays at 0 %
 //   bad     a v2 answering 5xx is rolled back; v1 serves 100 % again
@@ -8,6 +8,7 @@
 //   thin    too little traffic pauses as Inconclusive; it resumes when traffic comes
 //   manual  a weight edit by hand pauses the run (ManualChange); resume re-applies the step
 //   ops     gate: confirm waits for approve; abort restores v1; retry from a step; promote
+//   vamp    Vamp's trigger: metadata names the policy; adding a route at weight 0 starts its release
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import type { ReleaseEvent } from '../../events/contract.js';
@@ -58,7 +59,7 @@ async function shareOver(g: Gw, upstream: string, ms: number): Promise<number> {
   return g.load.share(upstream, since);
 }
 
-t('six gateways released at once: promoted, rolled back on 5xx and on latency, paused for thin traffic, paused for a hand edit, operated by hand', async () => {
+t('seven gateways released at once: promoted, rolled back on 5xx and on latency, paused for thin traffic, paused for a hand edit, operated by hand, started by Vamp\'s metadata trigger', async () => {
   const dir = await scratch(cleanup, 'weir-release-e2e-');
   const nats = await startNatsServer();
   cleanup.add(() => nats.dispose());
@@ -76,7 +77,7 @@ t('six gateways released at once: promoted, rolled back on 5xx and on latency, p
     const r = await control.api('PUT', policyPath(ORG, ENV, name), { body: text });
     assert.is(r.status, 201, r.text);
   }
-  const behaviours = { good: {}, bad: { status: 500 }, slow: { delayMs: 300 }, thin: {}, manual: {}, ops: {} } as const;
+  const behaviours = { good: {}, bad: { status: 500 }, slow: { delayMs: 300 }, thin: {}, manual: {}, ops: {}, vamp: {} } as const;
   const names = Object.keys(behaviours) as Array<keyof typeof behaviours>;
   const ports = await freePorts(names.length, '127.0.0.2');
   const gws = new Map<string, Gw>();
@@ -86,7 +87,10 @@ t('six gateways released at once: promoted, rolled back on 5xx and on latency, p
     cleanup.add(() => v1.close());
     cleanup.add(() => v2.close());
     const port = ports[i] as number;
-    const put = await control.api('PUT', gwPath(ORG, ENV, name), { body: { port, routes: { v1: { weight: 100, targets: [`127.0.0.1:${v1.port}`] }, v2: { weight: 0, targets: [`127.0.0.1:${v2.port}`] } } } });
+    const routes = { v1: { weight: 100, targets: [`127.0.0.1:${v1.port}`] }, v2: { weight: 0, targets: [`127.0.0.1:${v2.port}`] } };
+    // vamp: v1 alone at first, with the policy in its metadata; v2 is added below.
+    const body = name === 'vamp' ? { port, metadata: { 'release.vamp.io/policy': 'e2e' }, routes: { v1: routes.v1 } } : { port, routes };
+    const put = await control.api('PUT', gwPath(ORG, ENV, name), { body });
     assert.is(put.status, 201, put.text);
     gws.set(name, { name, port, v1, v2, load: undefined as unknown as Load });
   }
@@ -98,13 +102,20 @@ t('six gateways released at once: promoted, rolled back on 5xx and on latency, p
   const gw = (n: string): Gw => gws.get(n) as Gw;
 
   const started: Record<string, RunJson> = {};
-  for (const name of names) {
+  for (const name of names.filter((n) => n !== 'vamp')) {
     const r = await control.api('POST', relPath(ORG, ENV, name), { body: { policy: name === 'ops' ? 'gated' : 'e2e', source: 'v1', target: 'v2' } });
     assert.is(r.status, 201, r.text);
     started[name] = r.json as RunJson;
   }
   const again = await control.api('POST', relPath(ORG, ENV, 'good'), { body: { policy: 'e2e', source: 'v1', target: 'v2' } });
   assert.is(again.status, 409, 'one run per gateway');
+
+  // vamp: a deployment adds v2 at weight 0 to a gateway whose metadata names the policy → the controller starts the release.
+  const vampGw = (await control.api('GET', gwPath(ORG, ENV, 'vamp'))).json as { routes: Record<string, unknown> };
+  const added = await control.api('PUT', gwPath(ORG, ENV, 'vamp'), {
+    body: { port: gw('vamp').port, metadata: { 'release.vamp.io/policy': 'e2e' }, routes: { ...vampGw.routes, v2: { weight: 0, targets: [`127.0.0.1:${gw('vamp').v2.port}`] } } },
+  });
+  assert.is(added.status, 200, added.text);
 
   // manual: once step 0 runs, a person sets other weights: the run pauses, the person wins.
   await waitRun(control, ORG, ENV, 'manual', (r) => r.step.stage === 'Measure', 'step 0 measuring', 30_000);
@@ -133,6 +144,11 @@ t('six gateways released at once: promoted, rolled back on 5xx and on latency, p
   assert.equal(await weights(control, 'manual'), { v1: 60, v2: 40 }, 'the controller did not fight the person');
   assert.is((await control.api('POST', relPath(ORG, ENV, 'manual', `/${manual.id}/resume`))).status, 200);
   await waitFor(async () => (await weights(control, 'manual')).v1 === 80, { what: 'resume re-applies the step', timeoutMs: 10_000 });
+
+  const vamp = await waitRun(control, ORG, ENV, 'vamp', (r) => r.transitions.some((x) => x.kind === 'step-started'), 'the metadata trigger started a run and its first step', 30_000);
+  assert.equal([vamp.trigger, vamp.source, vamp.target], ['metadata', 'v1', 'v2']);
+  assert.match(vamp.transitions[0]?.actor ?? '', /metadata trigger/);
+  assert.match(vamp.transitions.find((x) => x.kind === 'step-started')?.reason ?? '', /step 0 \(twenty\): 1 live agent applied .* \(80\/20\)/, "the policy's first step, through the same write path");
 
   // thin: not enough requests at the end of step 0 → Inconclusive pause, never a rollback.
   const thin = await waitRun(control, ORG, ENV, 'thin', (r) => r.pauseReasons.some((p) => p.reason === 'Inconclusive'), 'Inconclusive', 60_000);
