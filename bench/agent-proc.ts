@@ -12,11 +12,13 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** `weir agent` from source with tsx, or the compiled CLI next to this file. */
 function agentCommand(): { cmd: string; args: string[]; cwd: string } {
+  // BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it).
+  const extra = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (import.meta.url.endsWith('.ts')) {
     const root = resolve(HERE, '..');
-    return { cmd: process.execPath, args: ['--import', 'tsx', join(root, 'cli', 'main.ts'), 'agent'], cwd: root };
+    return { cmd: process.execPath, args: [...extra, '--import', 'tsx', join(root, 'cli', 'main.ts'), 'agent'], cwd: root };
   }
-  return { cmd: process.execPath, args: [resolve(HERE, '..', 'cli', 'main.js'), 'agent'], cwd: resolve(HERE, '..', '..') };
+  return { cmd: process.execPath, args: [...extra, resolve(HERE, '..', 'cli', 'main.js'), 'agent'], cwd: resolve(HERE, '..', '..') };
 }
 
 export interface AgentProc {

@@ -1,5 +1,5 @@
 // Benchmark entry: `node dist/bench/run.js [name...]` (or `make bench B=name`).
-// Names: throughput, latency, scale, convergence, log-sources, console, data-plane, release-detection, release-false-rollbacks, release-cost, log-pipeline; none = all, in that order. Tables go to stdout,
+// Names: throughput, latency, scale, convergence, log-sources, console, data-plane, release-detection, release-false-rollbacks, release-cost, ship-cpu, ship-data-plane, ship-memory, exactness, log-pipeline; none = all, in that order. Tables go to stdout,
 // progress to stderr, raw results to .cache/bench/. Knobs are environment variables
 // (BENCH_SECONDS, BENCH_RUNS, ...; see docs/BENCHMARKS.md).
 import { progress } from './lib.js';
@@ -26,6 +26,10 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   'release-detection': async () => void process.stdout.write(`${await (await import('./releases.js')).releaseDetection()}\n`),
   'release-false-rollbacks': async () => void process.stdout.write(`${await (await import('./releases.js')).releaseFalseRollbacks()}\n`),
   'release-cost': async () => void process.stdout.write(`${await (await import('./releases.js')).releaseControllerCost()}\n`),
+  'ship-cpu': async () => void process.stdout.write(`${await (await import('./shipping.js')).shipCpu()}\n`),
+  'ship-data-plane': async () => void process.stdout.write(`${await (await import('./shipping.js')).shipDataPlane()}\n`),
+  'ship-memory': async () => void process.stdout.write(`${await (await import('./shipping.js')).shipMemory()}\n`),
+  exactness: async () => void process.stdout.write(`${await (await import('./exactness.js')).exactness()}\n`),
   'log-pipeline': async () => {
     const { logPipeline } = await import('./log-pipeline.js');
     process.stdout.write(`${await logPipeline()}\n`);

@@ -295,7 +295,30 @@ export class AgentTelemetry {
    */
   async beforeHaproxyStop(): Promise<void> {
     if (!this.started) return;
+    await this.drainRing();
     await this.counters.release().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'HAProxy counters not saved'));
+  }
+
+  /**
+   * Ring source: HAProxy's ring forwarder closes at once when a soft stop begins, without sending what is left
+   * in the ring (sink.c: "if stopping was requested, close immediately"), and it runs after the request that
+   * logged, so the last lines can still be in the ring when the client has its answer. Wait, before the stop,
+   * until the connection has been quiet for RING_QUIET_MS (bounded by RING_DRAIN_MAX_MS under steady traffic).
+   */
+  private async drainRing(): Promise<void> {
+    if (!this.tcp) return;
+    const tcp = this.tcp;
+    const end = Date.now() + Math.min(RING_DRAIN_MAX_MS, this.opts.settings.flushTimeoutMs);
+    let frames = tcp.stats().frames;
+    let quietSince = Date.now();
+    while (Date.now() < end && Date.now() - quietSince < RING_QUIET_MS) {
+      await new Promise((r) => setTimeout(r, 10));
+      const now = tcp.stats().frames;
+      if (now !== frames) {
+        frames = now;
+        quietSince = Date.now();
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -317,5 +340,9 @@ export class AgentTelemetry {
     if (s) this.log.info({ indexed: s.indexed, spooled: s.spooled, dropped: s.dropped }, 'telemetry stopped');
   }
 }
+
+/** How long the ring connection must be quiet before HAProxy is stopped, and the bound on that wait. */
+const RING_QUIET_MS = 100;
+const RING_DRAIN_MAX_MS = 1000;
 
 const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);

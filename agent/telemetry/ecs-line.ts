@@ -70,8 +70,10 @@ export class EcsLineWriter {
     if (http) {
       const requestLine = record.requestLine ?? '';
       // `GET /path HTTP/1.1` → `/path`; the whole line when it has no recognisable shape (e.g. `<BADREQ>`).
-      const parts = requestLine.split(' ');
-      const uri = parts.length >= 2 ? parts.slice(1, parts.length >= 3 ? -1 : undefined).join(' ') : requestLine;
+      // (What split(' ') and joining the middle parts gives, without the array: between the first and last space.)
+      const first = requestLine.indexOf(' ');
+      const last = requestLine.lastIndexOf(' ');
+      const uri = first < 0 ? requestLine : last === first ? requestLine.slice(first + 1) : requestLine.slice(first + 1, last);
       doc +=
         `,"http":{"request":{"id":${q(record.id)}${record.method !== null ? `,"method":${q(record.method)}` : ''}},"response":{"bytes":${record.bytesOut}${record.status >= 0 ? `,"status_code":${record.status}` : ''}}}` +
         `,"url":{"original":${q(uri)}}`;
