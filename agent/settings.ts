@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Namespace } from '../store/store.js';
-import { parseNatsServers } from '../events/nats-connection.js';
+import { parseNatsServers } from '../events/nats-servers.js';
 import { int, parseHostPort, parseNamespace, SettingsError } from '../runtime/settings-parse.js';
 import { TELEMETRY_SETTINGS, resolveTelemetrySettings, type TelemetrySettingKey, type TelemetrySettings } from './telemetry/telemetry-settings.js';
 import { EDGE_SETTINGS, resolveEdgeSettings, type EdgeSettingKey, type EdgeSettings } from './edge-settings.js';

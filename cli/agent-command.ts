@@ -1,7 +1,6 @@
 import { Agent } from '../agent/agent.js';
 import { startHttpServer } from '../agent/http-server.js';
 import { createLogger, type Logger } from '../runtime/log.js';
-import { linkFromSettings } from '../agent/nats-link.js';
 import { resolveSettings, type AgentSettings } from '../agent/settings.js';
 import { openStore } from '../store/open-store.js';
 
@@ -19,8 +18,8 @@ export async function launchAgent(settings: AgentSettings, logger: Logger, env: 
   const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }), env });
   const agent = new Agent(settings, store, logger);
   await agent.start();
-  // [nats-link] optional: change events and status heartbeats over NATS (WEIR_NATS_URL).
-  const link = linkFromSettings(agent, env, logger);
+  // [nats-link] optional: change events and status heartbeats over NATS (WEIR_NATS_URL); the client is loaded only then.
+  const link = settings.natsUrl ? (await import('../agent/nats-link.js')).linkFromSettings(agent, env, logger) : null;
   link?.start();
   const http = await startHttpServer(agent, settings.httpAddr, logger);
   return {

@@ -2,20 +2,11 @@
 // `weir`: the agent, offline validation and rendering, and the all-in-one `weir up`.
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
-import { runAgentCommand } from './agent-command.js';
-import { runValidate, runRender } from './offline-commands.js';
-import { runUp } from './up-command.js';
-import { runControlCommand } from './control-command.js';
-import { processIo } from './api-client.js';
-import { runGatewayCommand } from './gateway-commands.js';
-import { runCertificateCommand } from './certificate-commands.js';
-import { runMetricsCommand } from './metrics-commands.js';
-import { runAgentsCommand, runStatusCommand } from './status-commands.js';
-import { runTokenCommand } from './token-commands.js';
-import { runReleaseCommand, runReleasePolicyCommand } from './release-commands.js';
-import { runReleaseControllerCommand } from './release-controller-command.js';
-import { runImportCommand } from './import-command.js';
 import { SETTINGS } from '../agent/settings.js';
+
+// Each command's module is loaded when it runs: an agent on every node need not hold the control
+// API, the release controller and the API clients in memory (about 20 MiB of heap), nor parse them at start.
+const io = async () => (await import('./api-client.js')).processIo();
 
 const USAGE = `weir — gateway data plane for HAProxy
 
@@ -45,48 +36,48 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'agent':
-      return runAgentCommand(parseFlags(rest).flags, process.env, hostname());
+      return (await import('./agent-command.js')).runAgentCommand(parseFlags(rest).flags, process.env, hostname());
     case 'validate': {
       const { flags, positionals } = parseFlags(rest);
-      return runValidate(positionals, flags);
+      return (await import('./offline-commands.js')).runValidate(positionals, flags);
     }
     case 'render': {
       const { flags, positionals } = parseFlags(rest);
-      return runRender(positionals, flags);
+      return (await import('./offline-commands.js')).runRender(positionals, flags);
     }
     case 'control':
-      return runControlCommand(process.env);
+      return (await import('./control-command.js')).runControlCommand(process.env);
     case 'up':
-      return runUp(parseFlags(rest).flags);
+      return (await import('./up-command.js')).runUp(parseFlags(rest).flags);
     // Control API clients (WEIR_URL, WEIR_TOKEN, WEIR_NAMESPACE).
     case 'gateway':
     case 'gateways':
     case 'gw':
-      return runGatewayCommand(rest, processIo());
+      return (await import('./gateway-commands.js')).runGatewayCommand(rest, await io());
     case 'status':
-      return runStatusCommand(rest, processIo());
+      return (await import('./status-commands.js')).runStatusCommand(rest, await io());
     case 'agents':
-      return runAgentsCommand(rest, processIo());
+      return (await import('./status-commands.js')).runAgentsCommand(rest, await io());
     case 'metrics':
-      return runMetricsCommand(rest, processIo());
+      return (await import('./metrics-commands.js')).runMetricsCommand(rest, await io());
     case 'token':
     case 'tokens':
-      return runTokenCommand(rest, processIo());
+      return (await import('./token-commands.js')).runTokenCommand(rest, await io());
     case 'release-policy':
     case 'release-policies':
-      return runReleasePolicyCommand(rest, processIo());
+      return (await import('./release-commands.js')).runReleasePolicyCommand(rest, await io());
     case 'release':
     case 'releases':
-      return runReleaseCommand(rest, processIo());
+      return (await import('./release-commands.js')).runReleaseCommand(rest, await io());
     case 'release-controller':
-      return runReleaseControllerCommand(process.env);
+      return (await import('./release-controller-command.js')).runReleaseControllerCommand(process.env);
     case 'import':
-      return runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+      return (await import('./import-command.js')).runImportCommand(rest, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     // [edge]
     case 'certificate':
     case 'certificates':
     case 'cert':
-      return runCertificateCommand(rest, processIo());
+      return (await import('./certificate-commands.js')).runCertificateCommand(rest, await io());
     case undefined:
     case 'help':
     case '--help':

@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, Events, type NatsConnection } from 'nats';
 import type { Logger } from '../runtime/log.js';
 import { silentLogger } from '../runtime/log.js';
+// URL parsing lives in nats-servers.ts, which does not load the NATS client.
+import { NatsUrlError, redactNatsUrl } from './nats-servers.js';
+export { NatsUrlError, parseNatsServers, redactNatsUrl } from './nats-servers.js';
 
 export interface NatsConnectorOptions {
   /** nats:// or tls:// URLs; credentials in a URL are accepted and never logged. */
@@ -25,37 +28,6 @@ export interface NatsConnectorOptions {
 
 export type NatsUpListener = (nc: NatsConnection, reason: 'connected' | 'reconnected') => void;
 export type NatsDownListener = () => void;
-
-export class NatsUrlError extends Error {
-  override readonly name = 'NatsUrlError';
-}
-
-/** Splits `nats://a:4222,nats://b:4222` and checks each URL; throws NatsUrlError naming `setting`. */
-export function parseNatsServers(setting: string, raw: string): string[] {
-  const servers = raw.split(',').map((u) => u.trim()).filter(Boolean);
-  if (servers.length === 0) throw new NatsUrlError(`${setting}: no NATS URL given (nats://host:4222[,nats://host2:4222])`);
-  for (const u of servers) {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      throw new NatsUrlError(`${setting}: ${JSON.stringify(redactNatsUrl(u))} is not a URL`);
-    }
-    if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || !url.hostname) throw new NatsUrlError(`${setting}: ${JSON.stringify(redactNatsUrl(u))} is not a nats://host:port URL`);
-  }
-  return servers;
-}
-
-export function redactNatsUrl(u: string): string {
-  try {
-    const url = new URL(u);
-    url.username = '';
-    url.password = '';
-    return url.toString().replace(/\/$/, '');
-  } catch {
-    return u.replace(/\/\/[^@/]*@/, '//');
-  }
-}
 
 export class NatsConnector {
   readonly location: string;
