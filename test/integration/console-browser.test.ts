@@ -368,7 +368,12 @@ t('a release on live traffic, driven by the controller: timeline, samples agains
     const phase = page.locator('#run-h + dl dd').first();
     const onScreen = (p: string) => until(async () => new RegExp(`^\\W*${p}\\b`).test(((await phase.textContent()) ?? '').trim()), { what: `phase ${p} on screen`, timeoutMs: 30_000, intervalMs: 100 });
     const timeline = page.locator('ol.timeline li');
-    await until(async () => /current.*first: v1 50 % \/ v2 50 %.* left/.test((await timeline.nth(0).textContent()) ?? ''), { what: 'step first current with its time left', timeoutMs: 20_000, intervalMs: 100 });
+    await until(async () => /current.*first: v1 50 % \/ v2 50 %.* left/.test((await timeline.nth(0).textContent()) ?? ''), { what: 'step first current with its time left', timeoutMs: 20_000, intervalMs: 100 }).catch(async (err: Error) => {
+      // Say where the run is (the screen and the API), not only that the screen did not show it.
+      const run = (await w.control.api('GET', `${NS}/gateways/shop/releases/current`, { token: w.deployer })).json as { phase?: string; step?: unknown; pauseReasons?: unknown; transitions?: unknown[] } | null;
+      const agent = await w.agent.status().catch(() => null);
+      throw new Error(`${err.message}; timeline: ${JSON.stringify(await timeline.allTextContents())}; run: ${JSON.stringify({ phase: run?.phase, step: run?.step, pauseReasons: run?.pauseReasons, transitions: run?.transitions?.slice(-3) })}; agent applied: ${JSON.stringify(agent?.applied)}`);
+    });
     assert.match((await timeline.nth(1).textContent()) ?? '', /to come.*second: v1 20 % \/ v2 80 %.*waits for approval/);
 
     // The first step passes on its first tick; the second waits at its gate until Approve.
