@@ -133,23 +133,31 @@ export interface HaproxyProc {
   stderr: () => string;
 }
 
-export async function runHaproxy(cfgPath: string, readyPorts: number[], extraArgs: string[] = []): Promise<HaproxyProc> {
-  const child = spawn(HAPROXY_BIN, ['-db', '-f', cfgPath, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+/**
+ * The stop of a child the benchmark started: killed if the benchmark exits first; `stop()` sends
+ * `signal`, SIGKILLs after `killAfterMs`, and resolves once the child has exited.
+ */
+export function stopper(child: ChildProcess, signal: NodeJS.Signals, killAfterMs: number): () => Promise<void> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const killOnExit = (): void => {
     if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
   };
   process.once('exit', killOnExit);
-  const stop = async (): Promise<void> => {
+  return async () => {
     process.off('exit', killOnExit);
     if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.pid && child.exitCode === null && child.kill('SIGKILL'), 3000);
+    child.kill(signal);
+    const t = setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), killAfterMs);
     await exited;
     clearTimeout(t);
   };
+}
+
+export async function runHaproxy(cfgPath: string, readyPorts: number[], extraArgs: string[] = []): Promise<HaproxyProc> {
+  const child = spawn(HAPROXY_BIN, ['-db', '-f', cfgPath, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const stop = stopper(child, 'SIGTERM', 3000);
   try {
     for (const p of readyPorts) await waitPort(p, 10_000, { gone: () => child.exitCode !== null });
   } catch (e) {

@@ -13,7 +13,7 @@ import { packageRoot } from '../../runtime/package-root.js';
 import { get } from '../../test/harness/http.js';
 import type { LoadStats } from '../../test/harness/load.js';
 import { waitFor } from '../../test/harness/tmp.js';
-import { HAPROXY_BIN, RESULTS_DIR } from '../lib.js';
+import { HAPROXY_BIN, RESULTS_DIR, stopper } from '../lib.js';
 
 export const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 
@@ -86,19 +86,7 @@ export async function startAgentProcess(env: Record<string, string>, httpPort: n
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const killOnExit = (): void => {
-    if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const stop = async (): Promise<void> => {
-    process.off('exit', killOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(t);
-  };
+  const stop = stopper(child, 'SIGTERM', 20_000);
   try {
     await waitFor(async () => (await get(`http://127.0.0.1:${httpPort}/readyz`, {}, 2000)).status === 200 || (child.exitCode !== null ? Promise.reject(new Error('agent exited')) : false), { what: 'agent ready', timeoutMs: readyTimeoutMs, intervalMs: 50 });
   } catch (err) {
@@ -143,21 +131,9 @@ export function startHaproxyContainer(stateDir: string): HaproxyContainer {
   if (!c) throw new Error('haproxy-daemonset.yaml has no container');
   const script = (c.args[0] ?? '').split('/var/lib/weir').join(stateDir).replace(/\bexec haproxy\b/, `exec ${HAPROXY_BIN}`);
   const child = spawn(c.command[0] ?? '/bin/sh', [...c.command.slice(1), script], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const killOnExit = (): void => {
-    if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     pid: () => child.pid,
-    stop: async () => {
-      process.off('exit', killOnExit);
-      if (!child.pid || child.exitCode !== null) return;
-      child.kill('SIGUSR1'); // the preStop hook's soft stop
-      const t = setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: stopper(child, 'SIGUSR1', 10_000), // SIGUSR1: the preStop hook's soft stop
   };
 }
 
