@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAgentProcess, processCpuSeconds, type AgentProc } from './agent-proc.js';
-import { envInt, fmt, freePorts, machine, median, progress, sleep, table, tempDir, writeResult } from './lib.js';
+import { cpuSeconds, envInt, fmt, freePorts, machine, median, progress, rssKiB, runHaproxy, sleep, startUpstreams, table, tempDir, wrk, writeResult } from './lib.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const RSYSLOGD = process.env.WEIR_RSYSLOGD ?? '/usr/sbin/rsyslogd';
@@ -318,7 +318,6 @@ export async function shipDataPlane(): Promise<string> {
   const connections = envInt('BENCH_WRK_CONNECTIONS', 32);
   const info = machine();
   const tmp = await tempDir('weir-bench-ship-dp-');
-  const { startUpstreams, runHaproxy, wrk, cpuSeconds } = await import('./lib.js');
   const { handConfig } = await import('./throughput.js');
   const stops: Array<() => Promise<void>> = [];
   // The default log source (UDP), and the ring (HAProxy ring → TCP) for reference.
@@ -429,7 +428,6 @@ export async function shipMemory(): Promise<string> {
   const es = await startFastBulk();
   const sender = startSender();
   const rows: MemRow[] = [];
-  const { rssKiB } = await import('./lib.js');
   const { metricSum } = await import('./agent-proc.js');
   try {
     const [deadPort = 0, ...gw] = await freePorts(3);
