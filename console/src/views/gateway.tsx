@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiFailure, nsPath, type GatewayList, type GatewayStatus, type GatewaySummary, type ReleaseHistory } from '../api';
 import { useSession } from '../context';
 import { ago, ms, pct, rate, shortVersion } from '../format';
@@ -137,7 +137,13 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
   const routes = g.routes ?? [];
   const fromGateway = (): Record<string, string> => Object.fromEntries(routes.map((r) => [r.name, String(r.weight)]));
   const [values, setValues] = useState<Record<string, string>>(fromGateway);
-  const [dirty, setDirty] = useState(false);
+  const [dirty, setDirtyState] = useState(false);
+  // Read by the effect below: an edit made after a render but before its effect runs must win.
+  const editing = useRef(false);
+  const setDirty = (d: boolean): void => {
+    editing.current = d;
+    setDirtyState(d);
+  };
   // The version the edit started from: a write by someone else meanwhile makes the API refuse ours (409).
   const [baseVersion, setBaseVersion] = useState(g.version);
   const [busy, setBusy] = useState(false);
@@ -145,7 +151,7 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
   const [done, setDone] = useState<string | undefined>();
   useEffect(() => {
     // Another writer's change shows up here unless the user is in the middle of an edit.
-    if (dirty) return;
+    if (editing.current) return;
     setValues(fromGateway());
     setBaseVersion(g.version);
   }, [g.version, dirty]);
@@ -187,7 +193,8 @@ function WeightEditor({ g, base }: { g: GatewaySummary; base: string }) {
               value={values[r.name] ?? ''}
               onInput={(e) => {
                 setDirty(true);
-                setValues({ ...values, [r.name]: (e.target as HTMLInputElement).value });
+                const value = (e.target as HTMLInputElement).value;
+                setValues((v) => ({ ...v, [r.name]: value }));
               }}
             />
             <span class="unit">%</span>

@@ -317,15 +317,18 @@ function StartRelease({ gateway, base, onStarted }: { gateway: string; base: str
   const [target, setTarget] = useState('');
   const [error, setError] = useState<ApiFailure | undefined>();
   const [busy, setBusy] = useState(false);
-  // Defaults only fill the fields: the route with weight and the one without, as a person would pick them.
+  // Defaults only fill empty fields: the route with weight and the one without, as a person would
+  // pick them. Functional updates, because the effect runs after paint: a choice made in between
+  // (a quick user, a test) must not be overwritten by the default computed from the stale state.
   useEffect(() => {
-    if (!policy && valid[0]) setPolicy(valid[0].name);
+    const first = valid[0]?.name;
+    if (first) setPolicy((p) => p || first);
   }, [valid.length]);
   useEffect(() => {
-    if (routes.length >= 2 && !source && !target) {
-      setSource(routes[0]?.name ?? '');
-      setTarget(routes[1]?.name ?? '');
-    }
+    const [a, b] = routes;
+    if (!a || !b) return;
+    setSource((s) => s || a.name);
+    setTarget((t) => t || b.name);
   }, [routes.length]);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
