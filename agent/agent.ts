@@ -29,6 +29,7 @@ import { DnsRecordCheck, type AgentWarning } from './discovery/dns-record-check.
 import { AgentTls, type CertificateStore } from './tls/agent-tls.js';
 import type { CertificateStatus } from './tls/certificate-book.js';
 import { readLoaded, runtimeDifference, writeLoaded } from './apply/adoption-check.js';
+import { RetryTimer } from './sync/retry-timer.js';
 
 /** More gateways than this named in one go are read with one list instead. */
 const MAX_TARGETED_READS = 32;
@@ -109,6 +110,9 @@ export class Agent {
   private persistTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
+  /** A failed store read or reload is retried at once-and-doubling, never left to the next poll. */
+  private readonly storeRetry = new RetryTimer(500, () => this.pollIntervalMs());
+  private readonly reloadRetry = new RetryTimer(500, () => this.pollIntervalMs());
   private stopWatching: StopWatching | null = null;
   private stopped = false;
 
@@ -380,6 +384,8 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of [this.debounceTimer, this.pollTimer, this.reloadTimer]) if (t) clearTimeout(t);
+    this.storeRetry.cancel();
+    this.reloadRetry.cancel();
     this.removalGuard.stop();
     await this.stopWatching?.().catch(() => undefined);
     await this.dnsCheck.stop();
@@ -412,7 +418,7 @@ export class Agent {
       ready: this.isReady(),
       applied: this.book.appliedEntries().map((e) => ({ name: e.name, version: e.version, source: e.source })),
       problems,
-      pendingReload: this.reloadTimer !== null,
+      pendingReload: this.reloadTimer !== null || this.reloadQueued,
       reservedPorts: this.reservedPortList,
       instance: this.instance,
       massRemoval: this.removalGuard.status(),
@@ -480,6 +486,7 @@ export class Agent {
       if (!this.status.store.ok) this.logger.info({ store: this.store.location }, 'store readable');
       this.status.store = { location: this.store.location, ok: true, error: null, lastReadAt: new Date().toISOString() };
       this.storeErrorLogged = false;
+      this.storeRetry.reset();
       const t1 = performance.now();
       const res = this.book.resolve(snapshot);
       this.lastSyncTimings.resolveMs = performance.now() - t1;
@@ -497,6 +504,8 @@ export class Agent {
       // Log the outage once, not on every poll; traffic keeps flowing on the running config.
       if (!this.storeErrorLogged) this.logger.error({ err: message }, 'store unreadable; keeping the running configuration');
       this.storeErrorLogged = true;
+      // A change read while the store was failing would otherwise wait for the next poll.
+      this.storeRetry.schedule(() => this.requestSync('retry after a failed store read'));
       return null;
     }
   }
@@ -646,21 +655,35 @@ export class Agent {
     if (needReload) this.scheduleReload(p.reloadReasons);
   }
 
+  /** The served configuration is older than the desired one: reload again after a backoff. */
+  private retryReload(): void {
+    if (!this.haproxyStarted || this.stopped) return;
+    const inMs = this.reloadRetry.schedule(() => this.scheduleReload(['retry after a failed reload']));
+    if (inMs !== null) this.logger.info({ inMs }, 'reload will be retried');
+  }
+
   private scheduleReload(reasons: string[]): void {
-    if (this.reloadTimer) return; // one pending reload picks up the latest desired state
+    // One pending reload (timed or queued) picks up the latest desired state. Without the queued
+    // check, two syncs planned before the first reload ran would reload twice for one change.
+    if (this.reloadTimer || this.reloadQueued) return;
     const wait = this.lastReloadAt + this.settings.reloadMinIntervalMs - Date.now();
     this.logger.info({ reasons, inMs: Math.max(0, wait) }, 'reload needed');
-    if (wait <= 0) {
+    const queue = (): void => {
+      this.reloadQueued = true;
       void this.enqueue(() => this.reloadNow('reload')).catch(() => undefined);
-      return;
-    }
+    };
+    if (wait <= 0) return queue();
     this.reloadTimer = setTimeout(() => {
       this.reloadTimer = null;
-      void this.enqueue(() => this.reloadNow('reload')).catch(() => undefined);
+      queue();
     }, wait);
   }
 
+  private reloadQueued = false;
+
   private async reloadNow(kind: 'start' | 'sync' | 'reload'): Promise<void> {
+    // From here on, a sync plans against what this reload installs: it may queue the next one.
+    this.reloadQueued = false;
     if (this.stopped && this.haproxyStarted) return;
     let desired = this.latestDesired ?? [];
     const started = process.hrtime.bigint();
@@ -676,6 +699,8 @@ export class Agent {
           this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
           this.status.lastError = (err as Error).message;
           this.logger.error({ err: (err as Error).message }, 'configuration refused; keeping the running one');
+          // Not a gateway's fault (a check that timed out under load, a missing file): try again.
+          this.retryReload();
           return;
         }
         for (const [name, messages] of err.culprits) {
@@ -716,12 +741,16 @@ export class Agent {
       this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'ok' });
       this.metrics.applyDuration.observe({ kind: 'reload' }, Number(process.hrtime.bigint() - started) / 1e9);
       this.recordApply(kind === 'start' ? 'start' : 'reload', rendered.checksum, desired);
+      this.reloadRetry.reset();
     } catch (err) {
       this.lastReloadAt = Date.now();
       this.metrics.reloadFailures.inc({ stage: 'reload' });
       this.metrics.applies.inc({ kind: kind === 'start' ? 'start' : 'reload', result: 'error' });
       this.status.lastError = (err as Error).message;
-      if (this.haproxyStarted) this.logger.error({ err: (err as Error).message }, 'reload failed; previous configuration restored');
+      if (this.haproxyStarted) {
+        this.logger.error({ err: (err as Error).message }, 'reload failed; previous configuration restored');
+        this.retryReload();
+      }
       // E.g. more servers than the file-descriptor limit allows: -c passes, the start fails. The
       // supervisor keeps retrying; /readyz stays 503 and /status carries HAProxy's own reason.
       else this.logger.error({ err: (err as Error).message }, 'HAProxy does not start with this configuration; not ready');

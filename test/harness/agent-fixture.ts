@@ -24,7 +24,10 @@ export interface AgentFixture {
   status: () => AgentStatus;
   /** Waits until the applied version set satisfies `pred`. */
   waitStatus: (pred: (s: AgentStatus) => boolean, what: string, timeoutMs?: number) => Promise<AgentStatus>;
+  /** Every worker, old ones still finishing their connections included. */
   workerPids: () => Promise<number[]>;
+  /** The workers serving new connections (survived no reload): what "the same worker" compares. */
+  currentWorkerPids: () => Promise<number[]>;
   reloads: () => Promise<number>;
   restart: (overrides?: Record<string, string>) => Promise<void>;
   stop: () => Promise<void>;
@@ -40,7 +43,7 @@ async function showProc(stateDir: string): Promise<ProcInfo> {
   }
 }
 
-export async function startAgent(opts: { env?: Record<string, string>; files?: Record<string, string>; dir?: string } = {}): Promise<AgentFixture> {
+export async function startAgent(opts: { env?: Record<string, string>; files?: Record<string, string>; dir?: string; store?: (root: string) => FileStore } = {}): Promise<AgentFixture> {
   const tmp = opts.dir ? { path: opts.dir, remove: () => rm(opts.dir ?? '', { recursive: true, force: true }) } : await tempDir('weir-agent-');
   const storeRoot = join(tmp.path, 'store');
   const gatewaysDir = join(storeRoot, 'default', 'default', 'gateways');
@@ -65,7 +68,7 @@ export async function startAgent(opts: { env?: Record<string, string>; files?: R
   const logger = process.env.WEIR_TEST_LOGS ? createLogger({ level: 'debug' }) : silentLogger();
   let settings = resolveSettings({}, env, 'test-agent');
   const make = async (): Promise<Agent> => {
-    const agent = new Agent(settings, new FileStore(storeRoot), logger);
+    const agent = new Agent(settings, opts.store ? opts.store(storeRoot) : new FileStore(storeRoot), logger);
     await agent.start();
     return agent;
   };
@@ -93,6 +96,8 @@ export async function startAgent(opts: { env?: Record<string, string>; files?: R
     waitStatus: (pred, what, timeoutMs = 15_000) => waitFor(() => { const s = fx.agent.getStatus(); return pred(s) ? s : null; }, { what, timeoutMs }).then((s) => s as AgentStatus),
     // The master socket is briefly unreachable while the master re-executes on reload: retry.
     workerPids: () => waitFor(() => showProc(stateDir), { what: 'master CLI', timeoutMs: 10_000 }).then((p) => p.workers.map((w) => w.pid)),
+    // An old worker leaving (its last keep-alive connection closed) is not a reload.
+    currentWorkerPids: () => waitFor(() => showProc(stateDir), { what: 'master CLI', timeoutMs: 10_000 }).then((p) => p.workers.filter((w) => w.reloads === 0).map((w) => w.pid)),
     reloads: () => waitFor(() => showProc(stateDir), { what: 'master CLI', timeoutMs: 10_000 }).then((p) => p.master.reloads),
     restart: async (overrides = {}) => {
       await fx.agent.stop();
