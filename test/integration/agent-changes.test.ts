@@ -46,12 +46,12 @@ t.after(async () => {
 
 t('a weight change goes through the runtime API: same worker, no reload, traffic shifted', async () => {
   assert.equal((await tally(url(pMain), 20)).counts, { a: 20 });
-  const workers = await fx.workerPids();
+  const workers = await fx.currentWorkerPids();
   const reloads = await fx.reloads();
   const applies = await fx.agent.metrics.registry.getSingleMetricAsString('weir_agent_applies_total');
   await writeAndWait('main', gatewayYaml('main', pMain, { v1: { weight: 0, targets: [ups.a!.port] }, v2: { weight: 100, targets: [ups.b!.port] } }));
   assert.equal((await tally(url(pMain), 20)).counts, { b: 20 });
-  assert.equal(await fx.workerPids(), workers, 'the worker must not change');
+  assert.equal(await fx.currentWorkerPids(), workers, 'the worker must not change');
   assert.is(await fx.reloads(), reloads, 'no reload');
   const after = await fx.agent.metrics.registry.getSingleMetricAsString('weir_agent_applies_total');
   assert.match(after, /kind="runtime",result="ok"} 1/);
@@ -64,7 +64,7 @@ t('a weight change goes through the runtime API: same worker, no reload, traffic
 });
 
 t('targets are added and removed through the runtime API (pre-allocated slots)', async () => {
-  const workers = await fx.workerPids();
+  const workers = await fx.currentWorkerPids();
   await writeAndWait('other', gatewayYaml('other', pOther, { only: { weight: 100, targets: [ups.c!.port, ups.d!.port] } }));
   await waitFor(async () => {
     const r = await tally(url(pOther), 30);
@@ -72,7 +72,7 @@ t('targets are added and removed through the runtime API (pre-allocated slots)',
   }, { what: 'new target receiving traffic' });
   await writeAndWait('other', gatewayYaml('other', pOther, { only: { weight: 100, targets: [ups.d!.port] } }));
   assert.equal((await tally(url(pOther), 30)).counts, { d: 30 });
-  assert.equal(await fx.workerPids(), workers, 'the worker must not change');
+  assert.equal(await fx.currentWorkerPids(), workers, 'the worker must not change');
 });
 
 t('a structural change reloads with zero failed requests under concurrent load', async () => {

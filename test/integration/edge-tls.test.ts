@@ -46,7 +46,7 @@ function handshake(servername: string | undefined, alpn: string[] = ['h2', 'http
   });
 }
 const fp = (c: Issued): string => new X509Certificate(c.cert).fingerprint256;
-const workerPids = async (): Promise<number[]> => (await fx.workerPids()).sort();
+const workerPids = async (): Promise<number[]> => (await fx.currentWorkerPids()).sort();
 const reloads = async (): Promise<number> => Number(/^weir_haproxy_reloads_total (\d+)/m.exec(await fx.agent.metrics.registry.metrics())?.[1] ?? 0);
 const settled = (): Promise<unknown> => fx.waitStatus((s) => !s.pendingReload, 'no reload pending');
 
