@@ -146,6 +146,12 @@ export async function current(c: E2EControl, org: string, env: string, gateway: 
   return r.json as RunJson;
 }
 
+let runDiagnostics: (() => Promise<string>) | undefined;
+/** What a failed waitRun adds to its message (say, what the agents applied and their last error). */
+export function setRunDiagnostics(fn: (() => Promise<string>) | undefined): void {
+  runDiagnostics = fn;
+}
+
 /** Polls the gateway's current run until `pred` holds; the error names the last state seen. */
 export async function waitRun(c: E2EControl, org: string, env: string, gateway: string, pred: (r: RunJson) => boolean, what: string, timeoutMs = 120_000): Promise<RunJson> {
   let last: RunJson | undefined;
@@ -159,6 +165,7 @@ export async function waitRun(c: E2EControl, org: string, env: string, gateway: 
     )) as RunJson;
   } catch (err) {
     const s = last ? `${last.phase} step ${last.step.index} ${last.step.stage} ${JSON.stringify(last.pauseReasons)} last: ${JSON.stringify(last.measurements.at(-1)?.conditions ?? [])} ${last.outcome?.reason ?? ''}` : 'no run';
-    throw new Error(`${(err as Error).message}; last state: ${s}`);
+    const extra = runDiagnostics ? await runDiagnostics().catch((e: unknown) => `diagnostics failed: ${(e as Error).message}`) : '';
+    throw new Error(`${(err as Error).message}; last state: ${s}${extra ? `; ${extra}` : ''}`);
   }
 }

@@ -15,7 +15,7 @@ import type { ReleaseEvent } from '../../events/contract.js';
 import { Cleanup, gwPath, launchE2EAgent, scratch, startE2EControl, storeFile, type E2EControl } from '../harness/e2e.js';
 import { startNatsServer } from '../harness/nats.js';
 import { freePorts } from '../harness/ports.js';
-import { behaviourUpstream, current, policyPath, relPath, startLoad, waitRun, type BehaviourUpstream, type Load, type RunJson } from '../harness/release-e2e.js';
+import { behaviourUpstream, current, policyPath, relPath, setRunDiagnostics, startLoad, waitRun, type BehaviourUpstream, type Load, type RunJson } from '../harness/release-e2e.js';
 import { waitFor } from '../harness/tmp.js';
 import { assert, suite } from '../harness/uvu.js';
 
@@ -68,6 +68,11 @@ t('seven gateways released at once: promoted, rolled back on 5xx and on latency,
   cleanup.add(() => control.close());
   const agent = await launchE2EAgent({ id: 'agent-1', bind: '127.0.0.2', namespace: `${ORG}/${ENV}`, store, stateDir: join(dir, 'agent'), natsUrl: nats.url, env: { WEIR_TELEMETRY: 'on' } });
   cleanup.add(() => agent.stop());
+  setRunDiagnostics(async () => {
+    const st = await agent.status();
+    return `agent: ${JSON.stringify({ applied: st.applied.map((a) => `${a.name}@${a.version}`), lastError: st.lastError, store: st.store, pendingReload: st.pendingReload, lastApply: st.lastApply })}; gateway versions: ${JSON.stringify(Object.fromEntries(await Promise.all([...gws.keys()].map(async (n) => [n, (await control.api('GET', gwPath(ORG, ENV, n))).headers.get('etag') ?? '?']))))}`;
+  });
+  cleanup.add(() => setRunDiagnostics(undefined));
   const nc: NatsConnection = await connect({ servers: nats.url });
   cleanup.add(() => nc.close());
   const events: ReleaseEvent[] = [];
