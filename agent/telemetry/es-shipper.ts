@@ -120,7 +120,6 @@ class LineSlab {
   }
 }
 
-const lineText = (line: string | Buffer): string => (typeof line === 'string' ? line : line.toString('utf8'));
 
 /** A bulk response after BULK_FILTER_PATH. */
 interface FilteredBulkResponse {
@@ -463,7 +462,7 @@ export class EsShipper<A = unknown> {
   private async toSpool(items: ShipItem<A>[]): Promise<boolean> {
     const spool = this.opts.spool!;
     try {
-      await spool.append(items.map((it) => lineText(it.line)));
+      await spool.append(items.map((it) => it.line));
     } catch (err) {
       this.log.error({ err, records: items.length }, 'spool write failed');
       return false;

@@ -141,17 +141,22 @@ export class Spool {
   }
 
   /** Appends records durably (write + fdatasync). Drops the oldest segments first if the bound requires. */
-  append(records: string[]): Promise<void> {
+  /** Records as text or as their UTF-8 bytes (the shipper's slab views: copied once, never decoded). */
+  append(records: ReadonlyArray<string | Uint8Array>): Promise<void> {
     return this.serial(async () => {
       if (records.length === 0) return;
-      const frames = records.map((r) => {
-        const payload = Buffer.from(r, 'utf8');
-        const head = Buffer.alloc(HEADER);
-        head.writeUInt32BE(payload.length, 0);
-        head.writeUInt32BE(crc32(payload), 4);
-        return [head, payload];
-      });
-      const buf = Buffer.concat(frames.flat());
+      // One buffer for the whole batch, frames written in place: no per-record allocations.
+      let total = 0;
+      for (const r of records) total += HEADER + (typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length);
+      const buf = Buffer.allocUnsafe(total);
+      let off = 0;
+      for (const r of records) {
+        const start = off + HEADER;
+        const len = typeof r === 'string' ? buf.write(r, start, 'utf8') : (buf.set(r, start), r.length);
+        buf.writeUInt32BE(len, off);
+        buf.writeUInt32BE(crc32(buf.subarray(start, start + len)), off + 4);
+        off = start + len;
+      }
       if (buf.length > this.opts.maxBytes) {
         this.droppedRecords += records.length;
         this.log.error({ dir: this.opts.dir, bytes: buf.length, maxBytes: this.opts.maxBytes }, 'spool: batch larger than the whole spool bound; DROPPED');
