@@ -110,7 +110,9 @@ export class Agent {
   private persistTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private reloadTimer: NodeJS.Timeout | null = null;
-  /** A failed store read or reload is retried at once-and-doubling, never left to the next poll. */
+  /** A reload job is on the chain and has not started: the next request joins it. */
+  private reloadQueued = false;
+  /** A failed store read or reload is retried after 0.5 s, doubling: never left to the next poll. */
   private readonly storeRetry = new RetryTimer(500, () => this.pollIntervalMs());
   private readonly reloadRetry = new RetryTimer(500, () => this.pollIntervalMs());
   private stopWatching: StopWatching | null = null;
@@ -678,8 +680,6 @@ export class Agent {
       queue();
     }, wait);
   }
-
-  private reloadQueued = false;
 
   private async reloadNow(kind: 'start' | 'sync' | 'reload'): Promise<void> {
     // From here on, a sync plans against what this reload installs: it may queue the next one.
