@@ -120,7 +120,6 @@ class LineSlab {
   }
 }
 
-
 /** A bulk response after BULK_FILTER_PATH. */
 interface FilteredBulkResponse {
   errors?: boolean;

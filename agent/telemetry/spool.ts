@@ -140,8 +140,10 @@ export class Spool {
     return true;
   }
 
-  /** Appends records durably (write + fdatasync). Drops the oldest segments first if the bound requires. */
-  /** Records as text or as their UTF-8 bytes (the shipper's slab views: copied once, never decoded). */
+  /**
+   * Appends records durably (write + fdatasync). Drops the oldest segments first if the bound requires.
+   * Records come as text or as their UTF-8 bytes (the shipper's slab views: copied once, never decoded).
+   */
   append(records: ReadonlyArray<string | Uint8Array>): Promise<void> {
     return this.serial(async () => {
       if (records.length === 0) return;

@@ -37,6 +37,24 @@ S('records come back in order across segments; a segment is deleted only on ack'
   await sp.close();
 });
 
+S('records given as UTF-8 bytes (slab views) read back as the same text as records given as strings', async ({ dir }) => {
+  const sp = await Spool.open({ dir: dir.path, maxBytes: 1 << 20 });
+  const texts = ['{"a":"plain"}\n', '{"u":"é ✓ 𝄞"}\n', ''];
+  const slab = Buffer.from(`xx${texts.join('')}yy`, 'utf8');
+  let off = 2;
+  const views = texts.map((t) => {
+    const n = Buffer.byteLength(t, 'utf8');
+    const v = slab.subarray(off, off + n);
+    off += n;
+    return v;
+  });
+  await sp.append([views[0]!, texts[1]!, views[1]!, views[2]!]);
+  const seg = await sp.next();
+  assert.equal(seg?.records, [texts[0], texts[1], texts[1], texts[2]]);
+  assert.is(seg?.corruptBytes, 0);
+  await sp.close();
+});
+
 S('bound: the OLDEST segments are dropped, counted in the metric, total stays under maxBytes', async ({ dir }) => {
   const metrics = new TelemetryMetrics();
   let dropped = 0;
