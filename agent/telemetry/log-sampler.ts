@@ -13,7 +13,7 @@
  * together at most `maxLinesPerSecond`; thresholds change at runtime (`set map`) and are written to the
  * map file, so a reload keeps them.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../runtime/log.js';
@@ -69,9 +69,20 @@ export class LogSampler {
     });
   }
 
-  /** Writes the map file HAProxy's config names (it must exist before the first config check). */
+  /**
+   * Writes the map file HAProxy's config names (it must exist before the first config check), starting
+   * from the thresholds the last agent left in it: that file is what an adopted HAProxy has loaded (the
+   * file is written before every runtime push), so the sampler's view and HAProxy's agree from the start
+   * and a threshold the new settings no longer want is pushed back, not left behind.
+   */
   async start(): Promise<void> {
     await mkdir(dirname(this.opts.mapPath), { recursive: true });
+    const previous = await readFile(this.opts.mapPath, 'utf8').catch(() => '');
+    for (const line of previous.split('\n')) {
+      const m = /^(\S+) (\d+)$/.exec(line.trim());
+      const t = m ? Number(m[2]) : NaN;
+      if (m && t >= 1 && t < KEEP_ALL) this.thresholds.set(m[1]!, t);
+    }
     await this.writeMap();
   }
 
@@ -131,25 +142,29 @@ export class LogSampler {
       if (t !== KEEP_ALL && cur !== KEEP_ALL && Math.max(t / cur, cur / t) < HYSTERESIS) continue;
       changes.push([b, t]);
     }
-    let removed = false;
+    const removed: string[] = [];
     for (const b of [...this.thresholds.keys()]) {
       if (!want.has(b)) {
         this.thresholds.delete(b);
-        removed = true;
+        removed.push(b);
       }
     }
-    if (changes.length === 0 && !removed) return;
+    if (changes.length === 0 && removed.length === 0) return;
     for (const [b, t] of changes) this.thresholds.set(b, t);
-    this.pushing = this.pushing.then(() => this.push(changes)).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'log sampling thresholds not applied'));
+    this.pushing = this.pushing.then(() => this.push(changes, removed)).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'log sampling thresholds not applied'));
   }
 
   /** The file first (a reload in between then loads the new values), then the running worker. */
-  private async push(changes: Array<[string, number]>): Promise<void> {
+  private async push(changes: Array<[string, number]>, removed: string[]): Promise<void> {
     await this.writeMap();
-    if (changes.length === 0) return;
+    if (changes.length === 0 && removed.length === 0) return;
     const cli = new CliConnection({ address: this.opts.adminSocket, replyTimeoutMs: 3000 });
     try {
       const path = this.opts.mapPath;
+      // A dropped threshold leaves the worker too (absent means every request), or a route the sampler
+      // stopped tracking would keep its old ratio in HAProxy; "entry not found" is fine.
+      if (removed.length) await cli.send(removed.map((b) => ({ command: `del map ${path} ${b}` })));
+      if (changes.length === 0) return;
       const replies = await cli.send(changes.map(([b, t]) => ({ command: `set map ${path} ${b} ${t}` })));
       // `set map` fails for a key the worker's map does not have yet (a route added since it loaded the file).
       const missing = changes.filter((_, i) => (replies[i] ?? '').trim() !== '');
