@@ -100,6 +100,8 @@ export class LogSampler {
     const s = this.opts.sampling;
     if (s.mode !== 'auto') return;
     const known = this.opts.known();
+    // Before the first apply nothing is known yet: keep the thresholds HAProxy has (see start()).
+    if (known.size === 0) return;
     const routes: Array<{ backend: string; rate: number }> = [];
     for (const [backend, row] of totals) {
       const labels = routeLabels(backend, known);
