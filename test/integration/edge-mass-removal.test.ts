@@ -31,7 +31,11 @@ t.before(async () => {
   up = await httpUpstream('up');
   ports = await freePorts(N);
   fx = await startAgent({ files: files(), env: { WEIR_MASS_REMOVAL_HOLD_MS: '60000' } });
-  await fx.waitStatus((s) => s.applied.length === N, 'all gateways applied');
+  // A start-up wait, not a speed check: under full-suite load on Node 24 it once took over 15 s.
+  await fx.waitStatus((s) => s.applied.length === N, 'all gateways applied', 45_000).catch((err: Error) => {
+    const s = fx.status();
+    throw new Error(`${err.message}: applied ${JSON.stringify(s.applied.map((a) => a.name))}, ready ${s.ready}, pendingReload ${s.pendingReload}, lastError ${JSON.stringify(s.lastError)}, store ${JSON.stringify(s.store)}`);
+  });
 });
 
 t.after(async () => {
