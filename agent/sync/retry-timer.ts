@@ -17,8 +17,9 @@ export class RetryTimer {
   /** Runs `fn` after the current backoff unless a retry is already pending; returns that delay. */
   schedule(fn: () => void): number | null {
     if (this.timer) return null;
-    const ms = Math.min(this.nextMs, Math.max(this.firstMs, this.maxMs()));
-    this.nextMs = Math.min(this.nextMs * 2, Math.max(this.firstMs, this.maxMs()));
+    const cap = Math.max(this.firstMs, this.maxMs());
+    const ms = Math.min(this.nextMs, cap);
+    this.nextMs = Math.min(this.nextMs * 2, cap);
     this.timer = setTimeout(() => {
       this.timer = null;
       fn();
@@ -36,9 +37,5 @@ export class RetryTimer {
   cancel(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-  }
-
-  pending(): boolean {
-    return this.timer !== null;
   }
 }

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../runtime/package-root.js';
 import { suite, assert } from '../harness/uvu.js';
+import { seriesValue as sample } from '../harness/prom-text.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
 import { freePort, freePorts } from '../harness/ports.js';
 import { get } from '../harness/http.js';
@@ -43,19 +44,6 @@ let fx: AgentFixture;
 let es: ElasticsearchDouble;
 let ups: StatusUpstream[] = [];
 let gwPort = 0;
-
-/** Prometheus text → value of one series (exact label match), 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const m = /^[^{ ]+(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const have = (m[1] ?? '').split(/,(?=[a-z_]+=")/).filter(Boolean);
-    if (want.every((w) => have.includes(w)) && have.length === want.length) return Number(m[2]);
-  }
-  return 0;
-}
 
 const logDocs = (): Doc[] => [...es.indices.entries()].filter(([n]) => n.startsWith('weir-logs-')).flatMap(([, m]) => [...m.values()]);
 const metricDocs = (): Doc[] => [...es.indices.entries()].filter(([n]) => n.startsWith('weir-metrics-')).flatMap(([, m]) => [...m.values()]);

@@ -5,6 +5,7 @@ import { Agent as HttpAgent, request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
+import { seriesValue as sample } from '../harness/prom-text.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
 import { freePorts } from '../harness/ports.js';
 import { httpUpstream, type Upstream } from '../harness/upstream.js';
@@ -15,16 +16,6 @@ const t = suite('exact route counters from HAProxy (show stat), across reloads a
 let fx: AgentFixture;
 let ups: Upstream[] = [];
 let gwPort = 0;
-
-/** Prometheus text → value of one series (exact label set), 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)\{(.*)\} (\S+)$/.exec(line);
-    if (m && m[1] === name && m[2]!.split(/,(?=[a-z_]+=")/).sort().join(',') === want) return Number(m[3]);
-  }
-  return 0;
-}
 
 const counted = async (route: string): Promise<number> => sample(await fx.agent.metrics.registry.metrics(), 'weir_http_requests_total', { gateway: 'shop', route, code_class: '2xx' });
 

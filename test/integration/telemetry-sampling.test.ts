@@ -2,6 +2,7 @@
 // while the request counters stay exact, and `auto` lowers a busy route's keep ratio at runtime (no
 // reload) so the agent gets about WEIR_LOG_SAMPLE_TARGET lines per second per route.
 import { suite, assert } from '../harness/uvu.js';
+import { seriesValue as sample } from '../harness/prom-text.js';
 import { startAgent, gatewayYaml, type AgentFixture } from '../harness/agent-fixture.js';
 import { freePorts } from '../harness/ports.js';
 import { httpUpstream, type Upstream } from '../harness/upstream.js';
@@ -11,16 +12,6 @@ const t = suite('log sampling in real HAProxy (UDP source, no Elasticsearch)');
 let fx: AgentFixture;
 let ups: Upstream[] = [];
 let gwPort = 0;
-
-/** Prometheus text → value of one series (exact label set), 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m && m[1] === name && (m[2] ?? '').split(/,(?=[a-z_]+=")/).filter(Boolean).sort().join(',') === want) return Number(m[3]);
-  }
-  return 0;
-}
 
 interface Figures {
   requests: number;
