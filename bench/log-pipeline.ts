@@ -353,7 +353,7 @@ function agentRole(): void {
       shipper = new EsShipper<never>({ connection: { url: String(m.esUrl) }, spool, metrics, queueCapacity: 10_000 });
       await shipper.start();
       const handle = createLineHandler({ ns: NS, agentId: 'bench-agent', metrics, shipper });
-      rx = await startSyslogUdp({ port: 0, sink: handle });
+      rx = await startSyslogUdp({ port: 0, sink: { bytes: handle.bytes } });
       const mu = process.memoryUsage();
       return { port: rx.address().port, rss: mu.rss, heapUsed: mu.heapUsed };
     },

@@ -171,12 +171,12 @@ export class AgentTelemetry {
     const logSampleMap = this.sampler ? this.samplerMapPath() : null;
     switch (s.source) {
       case 'udp': {
-        this.udp = await startSyslogUdp({ host: s.udpAddr.host, port: s.udpAddr.port, sink: (line) => this.onLiveLine(line), logger: this.log });
+        this.udp = await startSyslogUdp({ host: s.udpAddr.host, port: s.udpAddr.port, sink: { bytes: (buf, start, end) => this.onLiveLine(buf, start, end) }, logger: this.log });
         const a = this.udp.address();
         return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null, logSampleMap };
       }
       case 'ring': {
-        this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: (line) => this.onLiveLine(line), onOversized: () => this.pipeline.countOversized(), logger: this.log });
+        this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: { bytes: (buf, start, end) => this.onLiveLine(buf, start, end) }, onOversized: () => this.pipeline.countOversized(), logger: this.log });
         const a = this.tcp.address();
         return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES }, logSampleMap };
       }
@@ -237,8 +237,8 @@ export class AgentTelemetry {
   }
 
   /** UDP and TCP: cannot wait, so a full queue spills to the spool (or is counted as dropped). */
-  private onLiveLine(line: string): boolean {
-    const out = this.pipeline.process(line);
+  private onLiveLine(buf: Buffer, start: number, end: number): boolean {
+    const out = this.pipeline.processBytes(buf, start, end);
     if (out === null) return false;
     if (out === true) return true;
     return this.shipper!.offer({ line: out });

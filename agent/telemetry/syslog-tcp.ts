@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../runtime/log.js';
 import { silentLogger } from '../../runtime/log.js';
 import { MAX_LINE_BYTES } from './log-record.js';
+import type { LineSink } from './syslog-udp.js';
 
 export class SyslogTcpError extends Error {
   override name = 'SyslogTcpError';
@@ -20,7 +21,7 @@ export interface SyslogTcpOptions {
   port: number;
   maxFrameBytes?: number;
   /** Same contract as the UDP receiver's sink: false = not taken (counted as dropped). */
-  sink: (line: string) => boolean | void;
+  sink: LineSink;
   onOversized?: () => void;
   logger?: Logger;
 }
@@ -47,7 +48,8 @@ export class FrameDecoder {
 
   constructor(
     private readonly maxFrame: number,
-    private readonly onFrame: (frame: string) => void,
+    /** A frame's range in `buf` (trailing CR/LF/NUL cut), valid only during the call. */
+    private readonly onFrame: (buf: Buffer, start: number, end: number) => void,
     private readonly onOversized: () => void,
   ) {}
 
@@ -98,7 +100,7 @@ export class FrameDecoder {
           continue;
         }
         if (data.length < sp + 1 + len) break;
-        this.emit(data.subarray(sp + 1, sp + 1 + len));
+        this.emit(data, sp + 1, sp + 1 + len);
         pos = sp + 1 + len;
       } else {
         const nl = data.indexOf(10, pos);
@@ -111,7 +113,7 @@ export class FrameDecoder {
           break;
         }
         if (nl - pos > this.maxFrame) this.onOversized();
-        else this.emit(data.subarray(pos, nl));
+        else this.emit(data, pos, nl);
         pos = nl + 1;
       }
     }
@@ -120,10 +122,9 @@ export class FrameDecoder {
     data = Buffer.alloc(0);
   }
 
-  private emit(frame: Buffer): void {
-    let end = frame.length;
-    while (end > 0 && (frame[end - 1] === 10 || frame[end - 1] === 13 || frame[end - 1] === 0)) end -= 1;
-    if (end > 0) this.onFrame(frame.toString('utf8', 0, end));
+  private emit(data: Buffer, start: number, end: number): void {
+    while (end > start && (data[end - 1] === 10 || data[end - 1] === 13 || data[end - 1] === 0)) end -= 1;
+    if (end > start) this.onFrame(data, start, end);
   }
 }
 
@@ -136,16 +137,18 @@ export async function startSyslogTcp(opts: SyslogTcpOptions): Promise<SyslogTcpR
   const maxFrame = opts.maxFrameBytes ?? MAX_LINE_BYTES;
   const stats: SyslogTcpStats = { connections: 0, frames: 0, bytes: 0, dropped: 0, oversized: 0 };
   const sockets = new Set<Socket>();
+  const sink = opts.sink;
+  const deliver = typeof sink === 'function' ? (b: Buffer, s: number, e: number) => sink(b.toString('utf8', s, e)) : sink.bytes;
   const server: Server = createServer((sock) => {
     stats.connections += 1;
     sockets.add(sock);
     const decoder = new FrameDecoder(
       maxFrame,
-      (frame) => {
+      (buf, start, end) => {
         stats.frames += 1;
         let taken: boolean | void;
         try {
-          taken = opts.sink(frame);
+          taken = deliver(buf, start, end);
         } catch (err) {
           taken = false;
           log.error({ err }, 'syslog TCP sink threw; line dropped');

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BoundHistogram } from '../../metrics/bound-histogram.js';
 import type { ParseFailureReason, TrafficRecord } from './log-record.js';
 
 /** Label value for any gateway/route not in the applied set: keeps cardinality bounded by configuration. */
@@ -12,7 +13,8 @@ export interface TelemetryMetricsOptions {
   responseTimeBuckets?: number[];
 }
 
-interface RouteChildren {
+/** The latency histograms of one (gateway, route), bound to its labels. */
+export interface RouteChildren {
   total: { observe: (v: number) => void };
   active: { observe: (v: number) => void };
 }
@@ -20,7 +22,9 @@ interface RouteChildren {
 export class TelemetryMetrics {
   readonly registry: Registry;
   private known = new Map<string, Set<string>>();
-  private readonly responseTime: Histogram<'gateway' | 'route' | 'phase'>;
+  /** Bumped by setKnown: callers that cache labels or children per route drop them when it changes. */
+  generation = 0;
+  private readonly responseTime: BoundHistogram<'gateway' | 'route' | 'phase'>;
   readonly linesReceived: Counter;
   readonly linesParsed: Counter;
   private readonly linesFailed: Counter<'reason'>;
@@ -34,7 +38,7 @@ export class TelemetryMetrics {
   constructor(opts: TelemetryMetricsOptions = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
     // Request counts and bytes come from HAProxy's counters (route-metrics.ts); the log lines only time requests.
-    this.responseTime = new Histogram({
+    this.responseTime = new BoundHistogram({
       name: 'weir_http_response_time_seconds',
       help: 'HAProxy request timings from the log lines, which may be sampled (weir_log_sample_keep_ratio): _count counts timed lines, not requests (weir_http_requests_total does); phase="total" is Tt, phase="active" is Ta',
       labelNames: ['gateway', 'route', 'phase'],
@@ -64,6 +68,7 @@ export class TelemetryMetrics {
     for (const g of gateways) next.set(g.gateway, new Set(g.routes));
     this.known = next;
     this.children.clear();
+    this.generation += 1;
   }
 
   /** gateway → applied route names (the label values allowed). */
@@ -72,20 +77,24 @@ export class TelemetryMetrics {
   }
 
   labelsFor(record: TrafficRecord): { gateway: string; route: string } {
-    const gwName = record.gateway ?? record.frontend;
+    return this.labelsOf(record.gateway, record.route, record.frontend);
+  }
+
+  /** A record without a gateway (no backend, `<NOSRV>`) is labelled by its frontend, which is the gateway's name. */
+  labelsOf(gateway: string | null, route: string | null, frontend: string): { gateway: string; route: string } {
+    const gwName = gateway ?? frontend;
     const routes = this.known.get(gwName);
     if (!routes) return { gateway: OTHER, route: OTHER };
-    return { gateway: gwName, route: record.route !== null && routes.has(record.route) ? record.route : OTHER };
+    return { gateway: gwName, route: route !== null && routes.has(route) ? route : OTHER };
   }
 
   /**
-   * Label-bound children per (gateway, route): prom-client hashes a label object on every call,
-   * which was a third of the per-line cost; a bound child skips that. Bounded like the labels
+   * The children per (gateway, route), looked up once per route rather than per line. Bounded like the labels
    * (applied gateways and routes, plus "other"), and cleared when the known set changes.
    */
   private children = new Map<string, RouteChildren>();
 
-  private childrenFor(l: { gateway: string; route: string }): RouteChildren {
+  childrenFor(l: { gateway: string; route: string }): RouteChildren {
     const key = `${l.gateway}\0${l.route}`;
     let c = this.children.get(key);
     if (!c) {

@@ -96,21 +96,28 @@ export class WindowAggregator {
   /** `labels` are the bounded gateway/route labels (see TelemetryMetrics.labelsFor). */
   observe(record: TrafficRecord, labels: { gateway: string; route: string }): void {
     if (labels.route === 'other') return;
-    const end = record.time.getTime() + Math.max(0, record.timings.Tt);
+    this.observeAt(record.time.getTime(), record.mode, record.timings.Tt, record.timings.Ta, `${labels.gateway}:${labels.route}`);
+  }
+
+  /**
+   * The same from the line's values: `timeMs` its accept time, `backend` the bounded `<gateway>:<route>` (never
+   * `other`: those are not aggregated).
+   */
+  observeAt(timeMs: number, mode: 'http' | 'tcp', tt: number, ta: number, backend: string): void {
+    const end = timeMs + Math.max(0, tt);
     const start = Math.floor(end / this.windowMs) * this.windowMs;
     if (start < this.closedBefore) {
       this.late?.inc();
       return;
     }
-    const t = record.mode === 'http' && record.timings.Ta >= 0 ? record.timings.Ta : record.timings.Tt;
+    const t = mode === 'http' && ta >= 0 ? ta : tt;
     if (t < 0) return;
     let w = this.windows.get(start);
     if (!w) this.windows.set(start, (w = { latency: new Map(), modes: new Map() }));
-    const backend = `${labels.gateway}:${labels.route}`;
     let h = w.latency.get(backend);
     if (!h) w.latency.set(backend, (h = new LatencyHistogram()));
     h.add(t);
-    w.modes.set(backend, record.mode);
+    w.modes.set(backend, mode);
   }
 
   /** Every counter read (CounterTap onRead). */

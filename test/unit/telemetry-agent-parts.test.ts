@@ -67,14 +67,14 @@ t('settings: defaults, source selection, conflicts and bad values fail with the 
 t('RFC 6587 framing: octet counting split anywhere, LF framing, oversized frames skipped whole', () => {
   const frames: string[] = [];
   let oversized = 0;
-  const d = new FrameDecoder(100, (f) => frames.push(f), () => (oversized += 1));
+  const d = new FrameDecoder(100, (b, s, e) => frames.push(b.toString('utf8', s, e)), () => (oversized += 1));
   const msg = (s: string): string => `${Buffer.byteLength(s)} ${s}`;
   const stream = Buffer.from(msg('<134>1 a {"x":"é"}') + msg('<134>1 b') + '<134>legacy line\n' + msg('x'.repeat(150)) + msg('<134>1 after'));
   for (let i = 0; i < stream.length; i += 7) d.push(stream.subarray(i, i + 7)); // every split point is exercised
   assert.equal(frames, ['<134>1 a {"x":"é"}', '<134>1 b', '<134>legacy line', '<134>1 after']);
   assert.is(oversized, 1);
   const lf: string[] = [];
-  const d2 = new FrameDecoder(10, (f) => lf.push(f), () => (oversized += 1));
+  const d2 = new FrameDecoder(10, (b, s, e) => lf.push(b.toString('utf8', s, e)), () => (oversized += 1));
   d2.push(Buffer.from(`<1>ok\n<1>${'y'.repeat(30)}\n<1>ok2\n`));
   assert.equal(lf, ['<1>ok', '<1>ok2']);
   assert.is(oversized, 2);

@@ -10,6 +10,9 @@ import { agentIdKey, EcsLineWriter } from '../../agent/telemetry/ecs-line.js';
 import { C, G, parseBackendCounters, parseWorkerInfo } from '../../agent/telemetry/stat-counters.js';
 import { bucketIndex, bucketValue, LatencyHistogram, RELATIVE_ERROR } from '../../metrics/latency-histogram.js';
 import { filterPath } from '../doubles/elasticsearch.js';
+import { LinePipeline } from '../../agent/telemetry/line-pipeline.js';
+import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
+import type { TrafficRecord } from '../../agent/telemetry/log-record.js';
 
 const t = suite('telemetry fast paths');
 const ns = { org: 'acme', env: 'prod' };
@@ -125,6 +128,57 @@ t('the double answers filter_path as Elasticsearch does (arrays passed through, 
   });
   assert.equal(filterPath(res, ['**.reason']), { items: [{ create: { error: { reason: 'busy' } } }] });
   assert.is(filterPath(res, ['nope']), undefined);
+});
+
+/** A pipeline with its own metrics and a recorder of what reaches the window aggregates. */
+function pipelineWithRecorder(): { p: LinePipeline; metrics: TelemetryMetrics; windows: unknown[][] } {
+  const metrics = new TelemetryMetrics();
+  metrics.setKnown([{ gateway: 'shop', routes: ['blue'] }, { gateway: 'db', routes: ['p1'] }]);
+  const windows: unknown[][] = [];
+  const rec = {
+    // What WindowAggregator.observe does with a record before its shared part.
+    observe(r: TrafficRecord, l: { gateway: string; route: string }): void {
+      if (l.route !== 'other') rec.observeAt(r.time.getTime(), r.mode, r.timings.Tt, r.timings.Ta, `${l.gateway}:${l.route}`);
+    },
+    observeAt(...a: unknown[]): void {
+      windows.push(a);
+    },
+  };
+  return { p: new LinePipeline({ ns, agentId: 'node-1.example', metrics, windows: rec, ship: true }), metrics, windows };
+}
+
+t('the byte path gives the bulk lines, metrics and window samples the string path gives, or hands the line to it', async () => {
+  const bytes = pipelineWithRecorder();
+  const strings = pipelineWithRecorder();
+  let fast = 0;
+  let total = 0;
+  const headers = ['<134>1 2026-11-22T02:10:39.123456+00:00 h haproxy 1760 - - ', '<134>Nov 22 02:10:39 haproxy[1760]: ', '', '<134>1 2026-11-22T02:10:39Z h haproxy 1 - [x@1 a="]"] '];
+  fc.assert(
+    fc.property(fc.oneof(httpPayload, tcpPayload), fc.constantFrom(...headers), fc.constantFrom('', 'shop:blue', 'db:p1'), (payload, header, backend) => {
+      const line = header + (backend ? payload.replace(/"b":"[^"]*"/, `"b":"${backend}"`) : payload);
+      // Inside a bigger buffer, as a TCP chunk holds it.
+      const buf = Buffer.concat([Buffer.from('xx'), Buffer.from(line, 'utf8'), Buffer.from('yy')]);
+      const got = bytes.p.processBytes(buf, 2, buf.length - 2);
+      const want = strings.p.process(line);
+      total += 1;
+      if (Buffer.isBuffer(got)) {
+        fast += 1;
+        assert.ok(typeof want === 'string', 'the string path also gives bulk lines');
+        assert.is(got.toString('utf8'), want);
+      } else assert.equal(got, want);
+    }),
+    { numRuns: 4000 },
+  );
+  assert.ok(fast > total / 3, `many lines take the byte path (${fast} of ${total})`);
+  assert.ok(fast < total, 'some lines are handed to the string path');
+  assert.equal(bytes.windows, strings.windows, 'same window samples');
+  const metricsText = async (m: TelemetryMetrics): Promise<string> => m.registry.metrics();
+  assert.is(await metricsText(bytes.metrics), await metricsText(strings.metrics), 'same Prometheus text');
+  // Not ours: nothing shipped, counted the same way.
+  for (const odd of ['', 'garbage', '<134>1 2026-11-22T02:10:39Z h haproxy 1 - - Proxy shop started.', '{"t":1.5,"id":"é"}']) {
+    const b = Buffer.from(odd);
+    assert.equal(bytes.p.processBytes(b, 0, b.length), strings.p.process(odd), odd);
+  }
 });
 
 t.run();
