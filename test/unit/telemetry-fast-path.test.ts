@@ -11,6 +11,7 @@ import { C, G, parseBackendCounters, parseWorkerInfo } from '../../agent/telemet
 import { bucketIndex, bucketValue, LatencyHistogram, RELATIVE_ERROR } from '../../metrics/latency-histogram.js';
 import { filterPath } from '../doubles/elasticsearch.js';
 import { LinePipeline } from '../../agent/telemetry/line-pipeline.js';
+import { bulkBody } from '../../agent/telemetry/es-shipper.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
 import type { TrafficRecord } from '../../agent/telemetry/log-record.js';
 
@@ -179,6 +180,23 @@ t('the byte path gives the bulk lines, metrics and window samples the string pat
     const b = Buffer.from(odd);
     assert.equal(bytes.p.processBytes(b, 0, b.length), strings.p.process(odd), odd);
   }
+});
+
+t('bulk body: lines contiguous in one slab are the body as a view; anything else is copied, same bytes', () => {
+  const slab = Buffer.alloc(15); // not from the shared pool, like a 1 MiB slab
+  slab.write('aaa\nbbbb\ncc\nzz');
+  const a = slab.subarray(0, 4);
+  const b = slab.subarray(4, 9);
+  const c = slab.subarray(9, 12);
+  const view = bulkBody([{ line: a }, { line: b }, { line: c }]);
+  assert.is(view.toString(), 'aaa\nbbbb\ncc\n');
+  assert.is(view.buffer, slab.buffer, 'no copy');
+  const gap = bulkBody([{ line: a }, { line: c }]);
+  assert.is(gap.toString(), 'aaa\ncc\n');
+  assert.is.not(gap.buffer, slab.buffer);
+  assert.is(bulkBody([{ line: a }, { line: 'x\n' }, { line: b }]).toString(), 'aaa\nx\nbbbb\n');
+  assert.is(bulkBody([{ line: c }, { line: b }]).toString(), 'cc\nbbbb\n', 'out of order is copied in queue order');
+  assert.is(bulkBody([]).length, 0);
 });
 
 t.run();
