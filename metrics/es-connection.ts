@@ -3,6 +3,8 @@
 // endpoints and the release controller's window source all come through here, so they accept and refuse the
 // same values and never import one another.
 import { readFile } from 'node:fs/promises';
+// Before the client: it would load apache-arrow at start (see es-arrow-deferred.ts).
+import './es-arrow-deferred.js';
 import { Client, type ClientOptions } from '@elastic/elasticsearch';
 import { ES_ENV, type ElasticsearchSettings } from './es-settings.js';
 

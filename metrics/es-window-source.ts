@@ -4,6 +4,8 @@
 // index space, so the answer is the one the NATS source computes from the same windows (within the
 // histogram's 2 %, see latency-histogram.ts). Contributing agents: a date histogram per agent (one bucket
 // per window it reported, idle-gateway documents included).
+// Before the client: it would load apache-arrow at start (see es-arrow-deferred.ts).
+import './es-arrow-deferred.js';
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
 import type { Logger } from '../runtime/log.js';
 import type { Namespace } from '../store/store.js';

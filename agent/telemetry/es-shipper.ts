@@ -12,6 +12,8 @@
  * so this is the only retry layer). With a spool, a batch still failing after `attemptsBeforeSpool` goes to disk,
  * live traffic follows it there until ES answers again, and the spool is replayed in order on recovery.
  */
+// Before the client: it would load apache-arrow at start (see es-arrow-deferred.ts).
+import '../../metrics/es-arrow-deferred.js';
 import { errors, type Client, type estypes } from '@elastic/elasticsearch';
 import { createEsClient, type EsConnection } from '../../metrics/es-connection.js';
 import { bulkLine } from './ecs-line.js';
