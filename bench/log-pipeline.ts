@@ -7,6 +7,7 @@
 // Run: `make bench B=log-pipeline` or `npx tsx bench/run.ts log-pipeline`. Knobs (BENCH_LP_*): see KNOBS below.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@elastic/elasticsearch';
@@ -206,8 +207,13 @@ function esRole(): void {
   });
 }
 
-// ---- sender child: paced UDP, batches per ~1 ms tick ----
+// ---- sender child: paced UDP or TCP, batches per ~1 ms tick ----
 
+/**
+ * One connection per `send`. UDP: one datagram per line, as HAProxy's `log <udp>` sends. TCP: the lines of a
+ * tick as octet-counted frames (RFC 6587, `LEN SP MSG`) in one write, as HAProxy's ring forwarder
+ * (`log-proto octet-count`) writes what has accumulated in its ring since its last wake-up.
+ */
 function senderRole(): void {
   serve({
     send: async (m) => {
@@ -215,11 +221,17 @@ function senderRole(): void {
       const rate = Number(m.rate);
       const seconds = Number(m.seconds);
       const first = Number(m.first ?? 0);
-      const sock = createSocket('udp4');
-      await new Promise<void>((r) => sock.connect(port, '127.0.0.1', () => r()));
+      const tcp = m.proto === 'tcp';
       let errors = 0;
       let sent = 0;
       let maxBatch = 0;
+      const udp = tcp ? null : createSocket('udp4');
+      if (udp) await new Promise<void>((r) => udp.connect(port, '127.0.0.1', () => r()));
+      const stream = tcp ? connect(port, '127.0.0.1') : null;
+      if (stream) {
+        await new Promise<void>((r, j) => stream.once('connect', () => r()).once('error', j));
+        stream.on('error', () => (errors += 1));
+      }
       const total = Math.round(rate * seconds);
       const t0 = performance.now();
       for (let ticks = 0; sent < total && ticks < seconds * 5000 + 10_000; ticks += 1) {
@@ -227,17 +239,28 @@ function senderRole(): void {
         const due = Math.min(total, Math.floor((rate * elapsed) / 1000)) - sent;
         if (due > maxBatch) maxBatch = due;
         const now = Date.now();
-        for (let k = 0; k < due; k += 1) {
-          sock.send(makeLine(first + sent, now), (err) => {
-            if (err) errors += 1;
-          });
-          sent += 1;
+        if (stream) {
+          let frames = '';
+          for (let k = 0; k < due; k += 1) {
+            const line = makeLine(first + sent, now);
+            frames += `${Buffer.byteLength(line)} ${line}`;
+            sent += 1;
+          }
+          if (frames !== '' && !stream.write(frames)) await new Promise<void>((r) => stream.once('drain', () => r()));
+        } else {
+          for (let k = 0; k < due; k += 1) {
+            udp!.send(makeLine(first + sent, now), (err) => {
+              if (err) errors += 1;
+            });
+            sent += 1;
+          }
         }
         await sleep(1);
       }
       const sendSeconds = (performance.now() - t0) / 1000;
       await sleep(50);
-      await new Promise<void>((r) => sock.close(() => r()));
+      if (udp) await new Promise<void>((r) => udp.close(() => r()));
+      if (stream) await new Promise<void>((r) => stream.end(() => r()));
       return { sent, seconds: sendSeconds, errors, maxBatch };
     },
   });

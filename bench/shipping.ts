@@ -2,8 +2,11 @@
 //   ship-cpu: CPU per line, UDP receive → bulk request sent and acknowledged, of a real `weir agent` with its
 //     default settings plus WEIR_ELASTICSEARCH_URL, and of rsyslogd (imudp → mmjsonparse → omelasticsearch)
 //     fed the same lines by the same paced sender into the same fast bulk endpoint (bench/fast-bulk.ts).
+//     Both transports HAProxy can forward with (BENCH_SHIP_PROTOS, default udp,tcp): UDP datagrams into the
+//     agent's default source and rsyslog's imudp; octet-counted TCP frames, batched per tick as HAProxy's
+//     ring forwarder writes them, into the agent's ring source (WEIR_LOG_SOURCE=ring) and rsyslog's imtcp.
 // Processes (127.0.0.1, stopped by PID): this orchestrator; the fast bulk endpoint; the UDP sender (a
-// log-pipeline.ts child); the agent (and its HAProxy, which serves no traffic here); rsyslogd.
+// log-pipeline.ts child, UDP or TCP); the agent (and its HAProxy, which serves no traffic here); rsyslogd.
 // CPU is read from /proc/<pid>/stat (utime + stime, all threads) of the agent process and of rsyslogd.
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -69,9 +72,9 @@ export const RSYSLOG_INDEX = 'rsyslog-haproxy';
  * (cookie "" = the whole message is JSON), the parsed tree shipped as the document by omelasticsearch in
  * bulk mode, 2000 per request (the agent's batch size), through a linked-list action queue.
  */
-export function rsyslogConfig(dir: string, udpPort: number, esPort: number): string {
+export function rsyslogConfig(dir: string, udpPort: number, esPort: number, tcpPort?: number): string {
   return `global(workDirectory="${dir}" maxMessageSize="8k")
-module(load="imudp")
+module(load="imudp")${tcpPort === undefined ? '' : '\nmodule(load="imtcp")'}
 module(load="mmjsonparse")
 module(load="omelasticsearch")
 template(name="weir-doc" type="subtree" subtree="$!")
@@ -82,7 +85,7 @@ ruleset(name="ship") {
          action.resumeretrycount="-1")
 }
 input(type="imudp" address="127.0.0.1" port="${udpPort}" ruleset="ship")
-`;
+${tcpPort === undefined ? '' : `input(type="imtcp" address="127.0.0.1" port="${tcpPort}" ruleset="ship" supportOctetCountedFraming="on")\n`}`;
 }
 
 export interface Rsyslog {
@@ -126,7 +129,8 @@ export async function startRsyslog(dir: string, config: string): Promise<Rsyslog
 // ---- the paced UDP sender (log-pipeline.ts's sender role: the captured line with varying fields) ----
 
 export interface Sender {
-  send: (port: number, rate: number, seconds: number, first: number) => Promise<{ sent: number; seconds: number; errors: number }>;
+  /** `proto` tcp: octet-counted frames over one connection, the lines of each ~1 ms tick in one write. */
+  send: (port: number, rate: number, seconds: number, first: number, proto?: 'udp' | 'tcp') => Promise<{ sent: number; seconds: number; errors: number }>;
   stop: () => Promise<void>;
 }
 
@@ -134,7 +138,7 @@ export function startSender(): Sender {
   const argv = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = fork(join(HERE, import.meta.url.endsWith('.ts') ? 'log-pipeline.ts' : 'log-pipeline.js'), [], { execArgv: argv, env: { ...process.env, BENCH_LP_ROLE: 'sender' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
-    send: (port, rate, seconds, first) =>
+    send: (port, rate, seconds, first, proto = 'udp') =>
       new Promise((resolve, reject) => {
         const onMsg = (m: { re?: string; error?: string; sent: number; seconds: number; errors: number }): void => {
           if (m.re !== 'send') return;
@@ -143,7 +147,7 @@ export function startSender(): Sender {
           else resolve(m);
         };
         child.on('message', onMsg);
-        child.send({ cmd: 'send', port, rate, seconds, first });
+        child.send({ cmd: 'send', port, rate, seconds, first, proto });
       }),
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -199,57 +203,82 @@ interface CpuRow {
   load: string;
 }
 
+/** One pipeline of ship-cpu: who receives, on which transport. */
+interface CpuPipeline {
+  key: string;
+  name: string;
+  proto: 'udp' | 'tcp';
+  port: number;
+  pid: () => number;
+  cpu: () => number;
+  docs: () => Promise<number>;
+  agent: boolean;
+}
+
 export async function shipCpu(): Promise<string> {
   const rate = envInt('BENCH_SHIP_RATE', 25_000);
   const seconds = envInt('BENCH_SHIP_SECONDS', 10);
   const runs = envInt('BENCH_SHIP_RUNS', 3);
+  // udp: the agent's default source (one datagram per line); tcp: its ring source (HAProxy ring → TCP).
+  const protos = (process.env.BENCH_SHIP_PROTOS ?? 'udp,tcp').split(',').filter((p): p is 'udp' | 'tcp' => p === 'udp' || p === 'tcp');
   const info = machine();
   const tmp = await tempDir('weir-bench-ship-');
   const es = await startFastBulk();
   const sender = startSender();
-  let agent: AgentProc | null = null;
+  const agents: AgentProc[] = [];
   let rsyslog: Rsyslog | null = null;
-  const rows: { agent: CpuRow[]; rsyslog: CpuRow[] } = { agent: [], rsyslog: [] };
+  const pipelines: CpuPipeline[] = [];
+  const rows = new Map<string, CpuRow[]>();
   try {
-    const [agentUdp = 0, rsyslogUdp = 0, gwPort = 0] = await freePorts(3);
-    agent = await startAgentProcess(join(tmp.path, 'agent'), { shop: SHOP(gwPort) }, {
-      WEIR_ELASTICSEARCH_URL: `http://127.0.0.1:${es.port}`,
-      WEIR_LOG_UDP_ADDR: `127.0.0.1:${agentUdp}`,
-    });
-    rsyslog = await startRsyslog(tmp.path, rsyslogConfig(tmp.path, rsyslogUdp, es.port));
+    const [agentUdp = 0, agentTcp = 0, rsyslogUdp = 0, rsyslogTcp = 0, gwUdp = 0, gwTcp = 0] = await freePorts(6);
     const agentDocs = async (): Promise<number> => sumPrefix(await es.counts(), 'weir-logs-');
     const rsyslogDocs = async (): Promise<number> => sumPrefix(await es.counts(), RSYSLOG_INDEX);
+    rsyslog = await startRsyslog(tmp.path, rsyslogConfig(tmp.path, rsyslogUdp, es.port, protos.includes('tcp') ? rsyslogTcp : undefined));
+    const r = rsyslog;
+    for (const proto of protos) {
+      const agent = await startAgentProcess(join(tmp.path, `agent-${proto}`), { shop: SHOP(proto === 'udp' ? gwUdp : gwTcp) }, {
+        WEIR_ELASTICSEARCH_URL: `http://127.0.0.1:${es.port}`,
+        ...(proto === 'udp' ? { WEIR_LOG_UDP_ADDR: `127.0.0.1:${agentUdp}` } : { WEIR_LOG_SOURCE: 'ring', WEIR_LOG_TCP_ADDR: `127.0.0.1:${agentTcp}` }),
+      });
+      agents.push(agent);
+      pipelines.push(
+        proto === 'udp'
+          ? { key: 'agent-udp', name: 'weir agent (defaults + WEIR_ELASTICSEARCH_URL, UDP source)', proto, port: agentUdp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true }
+          : { key: 'agent-tcp', name: 'weir agent (+ WEIR_LOG_SOURCE=ring: TCP, octet-counted)', proto, port: agentTcp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true },
+        proto === 'udp'
+          ? { key: 'rsyslog-udp', name: 'rsyslogd imudp → mmjsonparse → omelasticsearch', proto, port: rsyslogUdp, pid: () => r.pid, cpu: r.cpu, docs: rsyslogDocs, agent: false }
+          : { key: 'rsyslog-tcp', name: 'rsyslogd imtcp (octet-counted) → mmjsonparse → omelasticsearch', proto, port: rsyslogTcp, pid: () => r.pid, cpu: r.cpu, docs: rsyslogDocs, agent: false },
+      );
+    }
     let first = 0;
-    const one = async (name: 'agent' | 'rsyslog', pid: number, port: number, cpu: () => number, docs: () => Promise<number>, n: number): Promise<CpuRow> => {
+    const one = async (p: CpuPipeline, n: number): Promise<CpuRow> => {
       // What the process spends with no lines over the same time (timers, scrapes), for the idle-subtracted figure.
-      const i0 = cpu();
+      const i0 = p.cpu();
       await sleep(2000);
-      const idlePerS = (cpu() - i0) / 2;
-      const d0 = await docs();
-      const c0 = cpu();
-      const m0 = mainThreadCpu(pid);
+      const idlePerS = (p.cpu() - i0) / 2;
+      const d0 = await p.docs();
+      const c0 = p.cpu();
+      const m0 = mainThreadCpu(p.pid());
       const t0 = performance.now();
       const load = loadavg();
-      const s = await sender.send(port, rate, seconds, first);
+      const s = await sender.send(p.port, rate, seconds, first, p.proto);
       first += s.sent;
-      const got = await waitCount(docs, d0 + s.sent);
+      const got = await waitCount(p.docs, d0 + s.sent);
       const el = (performance.now() - t0) / 1000;
-      const row: CpuRow = { lines: s.sent, shipped: got - d0, cpuS: cpu() - c0, idleCpuS: idlePerS * el, mainS: mainThreadCpu(pid) - m0, seconds: el, load };
-      progress(`  ${name} run ${n}: ${row.shipped}/${row.lines} shipped in ${fmt(el, 1)} s, ${fmt((row.cpuS / row.shipped) * 1e6, 2)} µs CPU/line (load ${load})`);
+      const row: CpuRow = { lines: s.sent, shipped: got - d0, cpuS: p.cpu() - c0, idleCpuS: idlePerS * el, mainS: mainThreadCpu(p.pid()) - m0, seconds: el, load };
+      progress(`  ${p.key} run ${n}: ${row.shipped}/${row.lines} shipped in ${fmt(el, 1)} s, ${fmt((row.cpuS / row.shipped) * 1e6, 2)} µs CPU/line (load ${load})`);
       return row;
     };
-    // Warm-up: JIT, template install, rsyslog's connection.
+    // Warm-up: JIT, template install, rsyslog's connections.
     progress('warm-up');
-    await sender.send(agentUdp, rate, 2, first);
-    await sender.send(rsyslogUdp, rate, 2, (first += rate * 2));
-    first += rate * 2;
-    await sleep(3000);
-    for (let r = 1; r <= runs; r++) {
-      rows.agent.push(await one('agent', agent.pid, agentUdp, agent.agentCpu, agentDocs, r));
-      rows.rsyslog.push(await one('rsyslog', rsyslog.pid, rsyslogUdp, rsyslog.cpu, rsyslogDocs, r));
+    for (const p of pipelines) {
+      await sender.send(p.port, rate, 2, first, p.proto);
+      first += rate * 2;
     }
+    await sleep(3000);
+    for (let n = 1; n <= runs; n++) for (const p of pipelines) rows.set(p.key, [...(rows.get(p.key) ?? []), await one(p, n)]);
   } finally {
-    await agent?.stop();
+    for (const a of agents) await a.stop();
     await rsyslog?.stop();
     await sender.stop();
     await es.stop();
@@ -257,28 +286,29 @@ export async function shipCpu(): Promise<string> {
   }
   const per = (r: CpuRow): number => (r.cpuS / r.shipped) * 1e6;
   const net = (r: CpuRow): number => (Math.max(0, r.cpuS - r.idleCpuS) / r.shipped) * 1e6;
-  const a = median(rows.agent.map(per));
-  const s = median(rows.rsyslog.map(per));
-  const ratios = rows.agent.map((r, i) => per(rows.rsyslog[i]!) / per(r));
   const out: string[] = [];
-  out.push(`${runs} alternating runs of ${rate} lines/s × ${seconds} s over UDP (loopback) per pipeline; load average per run: ${rows.agent.map((r, i) => `${r.load} / ${rows.rsyslog[i]!.load}`).join('; ')}.`, '');
-  const rowOf = (name: string, rs: CpuRow[]): Array<string | number> => [
-    name,
-    `**${fmt(median(rs.map(per)), 2)}** (${fmt(Math.min(...rs.map(per)), 2)}–${fmt(Math.max(...rs.map(per)), 2)})`,
-    fmt(median(rs.map(net)), 2),
-    rs === rows.agent ? `${fmt(median(rs.map((r) => (r.mainS / r.cpuS) * 100)), 0)} %` : '– (threads)',
-    fmt(1e6 / median(rs.map(per)) / 1000, 0),
-    `${rs.reduce((n, r) => n + r.shipped, 0)}/${rs.reduce((n, r) => n + r.lines, 0)}`,
-  ];
-  out.push(
-    table(
-      ['pipeline', 'CPU µs/line (median, range)', 'idle-subtracted µs/line', 'on the main thread', 'k lines/s per core', 'documents acknowledged / lines sent'],
-      [rowOf('weir agent (defaults + WEIR_ELASTICSEARCH_URL, UDP source)', rows.agent), rowOf('rsyslogd imudp → mmjsonparse → omelasticsearch', rows.rsyslog)],
-    ),
-  );
-  out.push('', `rsyslog ÷ agent CPU per line: **${fmt(s / a, 2)}×** (per run: ${ratios.map((x) => fmt(x, 2)).join(', ')})`);
+  out.push(`${runs} alternating runs of ${rate} lines/s × ${seconds} s per pipeline (loopback: ${protos.join(' and ')}); load average at the start of each run: ${pipelines.map((p) => `${p.key} ${(rows.get(p.key) ?? []).map((r) => r.load.split(' ')[0]).join('/')}`).join('; ')}.`, '');
+  const rowOf = (p: CpuPipeline): Array<string | number> => {
+    const rs = rows.get(p.key) ?? [];
+    return [
+      p.name,
+      `**${fmt(median(rs.map(per)), 2)}** (${fmt(Math.min(...rs.map(per)), 2)}–${fmt(Math.max(...rs.map(per)), 2)})`,
+      fmt(median(rs.map(net)), 2),
+      p.agent ? `${fmt(median(rs.map((r) => (r.mainS / r.cpuS) * 100)), 0)} %` : '– (threads)',
+      fmt(1e6 / median(rs.map(per)) / 1000, 0),
+      `${rs.reduce((n, r) => n + r.shipped, 0)}/${rs.reduce((n, r) => n + r.lines, 0)}`,
+    ];
+  };
+  out.push(table(['pipeline', 'CPU µs/line (median, range)', 'idle-subtracted µs/line', 'on the main thread', 'k lines/s per core', 'documents acknowledged / lines sent'], pipelines.map(rowOf)));
+  out.push('');
+  for (const proto of protos) {
+    const ag = rows.get(`agent-${proto}`) ?? [];
+    const rs = rows.get(`rsyslog-${proto}`) ?? [];
+    const ratios = ag.map((r, i) => per(rs[i]!) / per(r));
+    out.push(`${proto}: rsyslog ÷ agent CPU per line **${fmt(median(rs.map(per)) / median(ag.map(per)), 2)}×** (per run: ${ratios.map((x) => fmt(x, 2)).join(', ')})`);
+  }
   const md = out.join('\n');
-  const base = await writeResult('ship-cpu', { machine: info, rate, seconds, runs, rows }, md);
+  const base = await writeResult('ship-cpu', { machine: info, rate, seconds, runs, protos, rows: Object.fromEntries(rows) }, md);
   return `${md}\n\nresults: ${base}.{json,md}`;
 }
 
