@@ -40,6 +40,7 @@ import { LogSampler } from './log-sampler.js';
 import { RouteMetrics } from './route-metrics.js';
 import { metricsDocuments, metricsIndexTemplate } from '../../metrics/es-window-documents.js';
 import type { GatewayWindowReport } from '../../metrics/window-report.js';
+import { SlabPool } from './slab-pool.js';
 
 export class TelemetryStartError extends Error {
   override name = 'TelemetryStartError';
@@ -92,6 +93,8 @@ export class AgentTelemetry {
   readonly counters: CounterTap;
   private readonly sampler: LogSampler | null;
   private readonly pipeline: LinePipeline;
+  /** The byte path writes bulk lines into these; the shipper hands them back as lines are done. */
+  private readonly slabs = new SlabPool();
   private readonly windowListeners = new Set<(r: GatewayWindowReport) => void>();
   private shipper: EsShipper<TailAck> | null = null;
   private spool: Spool | null = null;
@@ -132,7 +135,7 @@ export class AgentTelemetry {
       },
     });
     new RouteMetrics({ registry: opts.registry, tap: this.counters, known });
-    this.pipeline = new LinePipeline({ ns: this.ns, agentId: opts.agentId, metrics: this.metrics, windows: this.aggregator, ship: s.elasticsearch !== null, logger: this.log });
+    this.pipeline = new LinePipeline({ ns: this.ns, agentId: opts.agentId, metrics: this.metrics, windows: this.aggregator, ship: s.elasticsearch !== null, slabs: this.slabs, logger: this.log });
     // A fresh connection per scrape: it never queues behind apply commands, and after a reload it
     // reaches the new worker (a kept-open session would stay on the old, stopping worker and keep
     // it alive until hard-stop-after).
@@ -224,6 +227,7 @@ export class AgentTelemetry {
       // Spooled counts as delivered for the file offset: the spool is fsynced and replayed after a restart.
       onAck: (acks) => this.tailer?.ack(acks),
       queueCapacity: this.opts.settings.queueCapacity,
+      slabs: this.slabs,
       ...this.opts.shipper,
     });
     await this.shipper.start();

@@ -5,13 +5,14 @@
  * printable ASCII without `"` or `\`, which JSON carries verbatim), numbers written digit by digit, the constant
  * parts encoded once.
  *
- * A slab is 1 MiB; each document is a view into one, so a slab is freed when the last line in it has been
- * sent (or spooled) and collected.
+ * A slab is 1 MiB; each document is a view into one. With a pool (the shipper's, slab-pool.ts) a slab is
+ * written again once every line in it is indexed, spooled or dropped; without one it is freed when the last view
+ * is collected.
  */
 import { agentIdKey, type EcsLineContext } from './ecs-line.js';
 import { N, type ByteLine } from './line-bytes.js';
+import { SLAB_BYTES, type SlabPool } from './slab-pool.js';
 
-const SLAB_BYTES = 1 << 20;
 /** Constant bytes of one document, with room to spare (namespace and agent id are added per writer). */
 const FIXED_BYTES = 1400;
 
@@ -22,8 +23,8 @@ const q = (s: string): string => JSON.stringify(s);
 export const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
 export class EcsByteWriter {
-  private slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
-  private off = 0;
+  private slab: Buffer | null = null;
+  private off = SLAB_BYTES;
   private readonly perLine: number;
   private sec = -1;
   private isoPrefix: Buffer = Buffer.alloc(0);
@@ -34,7 +35,7 @@ export class EcsByteWriter {
   private readonly indexPrefix: string;
   private readonly c: Record<string, Buffer>;
 
-  constructor(ctx: EcsLineContext) {
+  constructor(ctx: EcsLineContext, private readonly pool: SlabPool | null = null) {
     const { ns, agentId } = ctx;
     // The same pieces as EcsLineWriter, encoded once.
     this.idPrefix = enc(`"${agentIdKey(ns, agentId)}.`);
@@ -91,15 +92,29 @@ export class EcsByteWriter {
 
   /** The action line and the document line of `l`, each ending in `\n`, as a view into the current slab. */
   write(l: ByteLine): Buffer {
-    const src = l.buf;
     // Every value is copied at most twice (the id three times, the request line's URI once): a safe bound.
     const need = this.perLine + 3 * (l.idE - l.idS) + 2 * (l.bE - l.bS) + (l.rE - l.rS) + (l.ciE - l.ciS) + (l.ftE - l.ftS) + (l.sE - l.sS) + (l.tsE - l.tsS) + (l.hmE - l.hmS);
-    if (SLAB_BYTES - this.off < need) {
-      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
+    let b: Buffer;
+    if (need > SLAB_BYTES) {
+      // Never from HAProxy (lines are bounded far below): a buffer of its own, outside the pool.
+      b = Buffer.allocUnsafe(need);
+      const end = this.writeAt(l, b, 0);
+      return b.subarray(0, end);
+    }
+    if (SLAB_BYTES - this.off < need || this.slab === null) {
+      this.slab = this.pool ? this.pool.next(this.slab) : Buffer.allocUnsafe(SLAB_BYTES);
       this.off = 0;
     }
-    const b = this.slab;
+    b = this.slab;
     const start = this.off;
+    this.off = this.writeAt(l, b, start);
+    this.pool?.claim(b);
+    return b.subarray(start, this.off);
+  }
+
+  /** Writes the bulk lines of `l` into `b` from `start`; returns the end offset. */
+  private writeAt(l: ByteLine, b: Buffer, start: number): number {
+    const src = l.buf;
     const c = this.c;
     const n = l.nums;
     let o = start;
@@ -226,8 +241,7 @@ export class EcsByteWriter {
       }
       o = put(b, o, c.httpEnd!);
     }
-    this.off = o;
-    return b.subarray(start, o);
+    return o;
   }
 
   private second(sec: number): void {

@@ -20,6 +20,8 @@ import { bulkLine } from './ecs-line.js';
 import type { Logger } from '../../runtime/log.js';
 import { silentLogger } from '../../runtime/log.js';
 import type { Spool, SpoolSegment } from './spool.js';
+import { SLAB_BYTES, SlabPool } from './slab-pool.js';
+import { LineQueue } from './line-queue.js';
 import type { TelemetryMetrics } from './traffic-metrics.js';
 
 export class ShipperError extends Error {
@@ -60,6 +62,8 @@ export interface EsShipperOptions<A = unknown> {
   templateName?: string;
   /** Further index templates installed before the first bulk request (e.g. `weir-metrics`), by name. */
   extraTemplates?: Record<string, Record<string, unknown>>;
+  /** Where queued lines live; shared with the producer that writes lines into slabs (LinePipeline). */
+  slabs?: SlabPool;
   /** Jitter source (tests). */
   random?: () => number;
 }
@@ -68,7 +72,7 @@ export interface EsShipperOptions<A = unknown> {
  * The NDJSON body as one Buffer, each line encoded once straight into it (a string built with `+=` is a rope
  * that the client would flatten to measure and then encode again: most of a line's cost at 2000 per request).
  */
-export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>): Buffer {
+export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>, scratch?: { buf: Buffer }): Buffer {
   // Lines written one after another into the same slab (the byte path, ecs-bytes.ts) are already the body:
   // one view over them instead of a copy, which was a 2 MiB allocation and memcpy per request.
   const first = items[0]?.line;
@@ -84,7 +88,9 @@ export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>): Buffe
   }
   let chars = 0;
   for (const it of items) chars += it.line.length;
-  let buf = Buffer.allocUnsafe(chars + (chars >> 4) + 64);
+  const want = chars + (chars >> 4) + 64;
+  // A scratch buffer kept by the caller is written again for the next request (no 2 MiB allocation each time).
+  let buf = scratch && scratch.buf.length >= want ? scratch.buf : Buffer.allocUnsafeSlow(want);
   let off = 0;
   for (const it of items) {
     const line = it.line;
@@ -108,6 +114,7 @@ export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>): Buffe
     }
     off += buf.write(line, off);
   }
+  if (scratch) scratch.buf = buf;
   return buf.subarray(0, off);
 }
 
@@ -118,19 +125,21 @@ export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>): Buffe
  * and the queue holds one small view per line; a slab is freed when the last line in it is gone.
  */
 class LineSlab {
-  private static readonly SIZE = 1 << 20;
-  private slab = Buffer.allocUnsafe(LineSlab.SIZE);
-  private off = 0;
+  private slab: Buffer | null = null;
+  private off = SLAB_BYTES;
+
+  constructor(private readonly pool: SlabPool) {}
 
   encode(line: string): Buffer {
     const worst = line.length * 3;
-    if (worst > LineSlab.SIZE / 8) return Buffer.from(line, 'utf8');
-    if (LineSlab.SIZE - this.off < worst) {
-      this.slab = Buffer.allocUnsafe(LineSlab.SIZE);
+    if (worst > SLAB_BYTES / 8) return Buffer.from(line, 'utf8');
+    if (SLAB_BYTES - this.off < worst || this.slab === null) {
+      this.slab = this.pool.next(this.slab);
       this.off = 0;
     }
     const start = this.off;
     this.off += this.slab.write(line, start);
+    this.pool.claim(this.slab);
     return this.slab.subarray(start, this.off);
   }
 }
@@ -232,9 +241,16 @@ interface OldSpooledForm {
 export class EsShipper<A = unknown> {
   private readonly client: Client;
   private readonly ownsClient: boolean;
-  private readonly queue: ShipItem<A>[] = [];
+  private readonly queue = new LineQueue<A>();
   private overflow: ShipItem<A>[] = [];
-  private readonly slab = new LineSlab();
+  /**
+   * Slabs of queued lines, this shipper's and the byte path's (ecs-bytes.ts takes them from here): each line is
+   * released once it is indexed, spooled or dropped, so its slab is reused instead of waiting for the collector.
+   */
+  readonly slabs: SlabPool;
+  private readonly slab: LineSlab;
+  /** Body buffer of the last request, reused by the next one (dropped after a failed request). */
+  private readonly scratch = { buf: Buffer.alloc(0) };
   private spaceWaiters: Array<() => void> = [];
   private dataWaiter: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
@@ -262,6 +278,8 @@ export class EsShipper<A = unknown> {
     if (!opts.client && !opts.connection) throw new ShipperError('EsShipper: needs `connection` (url, auth) or `client`');
     this.client = opts.client ?? createEsClient(opts.connection!);
     this.ownsClient = !opts.client;
+    this.slabs = opts.slabs ?? new SlabPool();
+    this.slab = new LineSlab(this.slabs);
     this.log = opts.logger ?? silentLogger();
     this.capacity = opts.queueCapacity ?? 10_000;
     this.batchSize = Math.min(opts.batchSize ?? 2000, this.capacity);
@@ -294,7 +312,10 @@ export class EsShipper<A = unknown> {
   /** Queues an item; waits while the queue is full (backpressure for pull-based producers such as the file tailer). */
   async push(item: ShipItem<A>): Promise<void> {
     while (this.queue.length >= this.capacity && !this.closing) await new Promise<void>((r) => this.spaceWaiters.push(r));
-    if (this.closing) throw new ShipperError('EsShipper: push after close');
+    if (this.closing) {
+      this.slabs.release(item.line);
+      throw new ShipperError('EsShipper: push after close');
+    }
     this.enqueue(item);
   }
 
@@ -303,7 +324,10 @@ export class EsShipper<A = unknown> {
    * disk (returns true); without one it is refused (returns false, counted as dropped `queue_full`).
    */
   offer(item: ShipItem<A>): boolean {
-    if (this.closing) return false;
+    if (this.closing) {
+      this.slabs.release(item.line);
+      return false;
+    }
     if (this.queue.length < this.capacity) {
       this.enqueue(item);
       return true;
@@ -315,6 +339,7 @@ export class EsShipper<A = unknown> {
     }
     this.counters.dropped += 1;
     this.opts.metrics?.dropped('queue_full');
+    this.slabs.release(item.line);
     return false;
   }
 
@@ -331,6 +356,7 @@ export class EsShipper<A = unknown> {
       this.counters.dropped += items.length;
       this.opts.metrics?.dropped('spool_error', items.length);
     }
+    for (const it of items) this.slabs.release(it.line);
   }
 
   private wakeData(): void {
@@ -341,7 +367,7 @@ export class EsShipper<A = unknown> {
 
   private takeBatch(): Promise<ShipItem<A>[]> {
     const take = (): ShipItem<A>[] => {
-      const batch = this.queue.splice(0, this.batchSize);
+      const batch = this.queue.take(this.batchSize);
       this.opts.metrics?.queueDepth.set(this.queue.length);
       const waiters = this.spaceWaiters;
       this.spaceWaiters = [];
@@ -404,7 +430,7 @@ export class EsShipper<A = unknown> {
         try {
           await this.ensureTemplate();
           this.counters.bulkRequests += 1;
-          const body = bulkBody(pending);
+          const body = bulkBody(pending, this.scratch);
           // A prebuilt NDJSON body goes out as it is (the client serialises only arrays of objects).
           const res = (await this.client.bulk({ body, filter_path: BULK_FILTER_PATH } as unknown as estypes.BulkRequest)) as unknown as FilteredBulkResponse;
           this.opts.metrics?.bulkDuration.observe({ outcome: res.errors ? 'partial' : 'ok' }, Number(process.hrtime.bigint() - t0) / 1e9);
@@ -429,6 +455,8 @@ export class EsShipper<A = unknown> {
           this.delivered(delivered);
           this.markHealthy();
         } catch (err) {
+          // An aborted request may still hold its body: the next one gets a buffer of its own.
+          this.scratch.buf = Buffer.alloc(0);
           this.opts.metrics?.bulkDuration.observe({ outcome: 'error' }, Number(process.hrtime.bigint() - t0) / 1e9);
           const d = describe(err);
           if (d.retry) {
@@ -457,6 +485,14 @@ export class EsShipper<A = unknown> {
     this.opts.metrics?.recordsShipped.inc(items.length);
     const acks = items.flatMap((it) => (it.ack === undefined ? [] : [it.ack]));
     if (acks.length) this.opts.onAck?.(acks, 'indexed');
+  }
+
+  private async reachable(): Promise<boolean> {
+    try {
+      return await this.client.ping();
+    } catch {
+      return false;
+    }
   }
 
   private markHealthy(): void {
@@ -534,7 +570,10 @@ export class EsShipper<A = unknown> {
       await this.spilling;
       if (spool && spool.pendingRecords() > 0 && Date.now() >= this.nextAttemptAt && !this.abort.signal.aborted) {
         try {
-          await this.replayOne(spool);
+          // Unreachable so far: a HEAD / answers that for the price of one request instead of reading a spool
+          // segment (8 MiB of records) and building a bulk body from it on every backoff step.
+          if (!this.healthy && !(await this.reachable())) this.markUnhealthy();
+          else await this.replayOne(spool);
         } catch (err) {
           // e.g. a segment unreadable: back off like an ES failure rather than spin.
           this.log.error({ err }, 'spool replay failed');
@@ -553,6 +592,8 @@ export class EsShipper<A = unknown> {
         await this.handleBatch(batch);
       } finally {
         this.inFlight = 0;
+        // Every line of the batch is indexed, spooled or dropped by now.
+        for (const it of batch) this.slabs.release(it.line);
       }
       if (this.queue.length === 0) this.notifyIdle();
     }

@@ -10,6 +10,7 @@
 import type { Logger } from '../../runtime/log.js';
 import { silentLogger } from '../../runtime/log.js';
 import { EcsByteWriter } from './ecs-bytes.js';
+import type { SlabPool } from './slab-pool.js';
 import { splitBackend } from './fast-record.js';
 import { EcsLineWriter } from './ecs-line.js';
 import { ByteLine, N } from './line-bytes.js';
@@ -29,6 +30,8 @@ export interface LinePipelineOptions {
   };
   /** Build the bulk lines (Elasticsearch shipping on). */
   ship: boolean;
+  /** Slabs for the byte path's bulk lines, released by the shipper as lines are done (slab-pool.ts). */
+  slabs?: SlabPool;
   logger?: Logger;
 }
 
@@ -57,7 +60,7 @@ export class LinePipeline {
   constructor(private readonly opts: LinePipelineOptions) {
     validateNamespace(opts.ns);
     this.writer = opts.ship ? new EcsLineWriter({ ns: opts.ns, agentId: opts.agentId }) : null;
-    this.bytesWriter = opts.ship ? new EcsByteWriter({ ns: opts.ns, agentId: opts.agentId }) : null;
+    this.bytesWriter = opts.ship ? new EcsByteWriter({ ns: opts.ns, agentId: opts.agentId }, opts.slabs ?? null) : null;
     this.log = opts.logger ?? silentLogger();
   }
 
@@ -164,7 +167,7 @@ function sameName(name: Buffer, buf: Buffer, l: ByteLine): boolean {
  * what the agent's receivers call.
  */
 export function createLineHandler(opts: Omit<LinePipelineOptions, 'ship'> & { shipper?: EsShipper<never> }): ((line: string) => boolean) & { bytes: (buf: Buffer, start: number, end: number) => boolean } {
-  const p = new LinePipeline({ ...opts, ship: opts.shipper !== undefined });
+  const p = new LinePipeline({ ...opts, ship: opts.shipper !== undefined, ...(opts.shipper ? { slabs: opts.shipper.slabs } : {}) });
   const take = (out: string | Buffer | true | null): boolean => {
     if (out === null) return false;
     if (out === true) return true;

@@ -97,6 +97,7 @@ export class Spool {
     return s;
   }
 
+  private frameBuf: Buffer = Buffer.alloc(0);
   /** Serialises appends, reads and deletes: they touch the same segment list. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(fn, fn);
@@ -150,7 +151,9 @@ export class Spool {
       // One buffer for the whole batch, frames written in place: no per-record allocations.
       let total = 0;
       for (const r of records) total += HEADER + (typeof r === 'string' ? Buffer.byteLength(r, 'utf8') : r.length);
-      const buf = Buffer.allocUnsafe(total);
+      // Written again for the next batch (appends are serial and the write is awaited): no 2 MiB allocation per batch.
+      if (this.frameBuf.length < total) this.frameBuf = Buffer.allocUnsafeSlow(total);
+      const buf = this.frameBuf.subarray(0, total);
       let off = 0;
       for (const r of records) {
         const start = off + HEADER;

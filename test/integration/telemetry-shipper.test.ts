@@ -7,6 +7,7 @@ import { Spool } from '../../agent/telemetry/spool.js';
 import { TelemetryMetrics } from '../../agent/telemetry/traffic-metrics.js';
 import { parseLogLine } from '../../agent/telemetry/log-record.js';
 import { EcsLineWriter } from '../../agent/telemetry/ecs-line.js';
+import { LinePipeline } from '../../agent/telemetry/line-pipeline.js';
 
 const ns = { org: 'acme', env: 'prod' };
 
@@ -262,6 +263,57 @@ S('slow ES with a spool: offer spills to disk instead of refusing; memory stays 
   ctx.es.release();
   await waitFor(() => ids(ctx.es).size === 200 && spool.pendingRecords() === 0, { what: 'all 200 indexed', timeoutMs: 8000 });
   assert.is(ctx.es.docs('weir-logs-*').length, 200);
+});
+
+S('byte path on pooled slabs: slabs are written again and no document is ever corrupted (retries, 429s, spool, refusals)', async (ctx) => {
+  const dir = await tempDir('weir-spool-');
+  ctx.cleanup.push(dir.remove);
+  const spool = await Spool.open({ dir: dir.path, maxBytes: 64 * 1024 * 1024 });
+  const { s } = shipper(ctx, { spool, queueCapacity: 400, batchSize: 200 });
+  await s.start();
+  const metrics = new TelemetryMetrics();
+  metrics.setKnown([{ gateway: 'shop', routes: ['blue', 'green'] }]);
+  const bytes = new LinePipeline({ ns, agentId: 'agent-1', metrics, ship: true, slabs: s.slabs });
+  const strings = new LinePipeline({ ns, agentId: 'agent-1', metrics: new TelemetryMetrics(), ship: true });
+  const want = new Map<string, unknown>();
+  let refused = 0;
+  const send = (from: number, n: number): void => {
+    for (let i = from; i < from + n; i++) {
+      // Varying lengths so documents straddle slab ends at different places.
+      const payload = `{"t":${1763777439 + i}.${String(i % 1000).padStart(3, '0')},"id":"req-${i}","ci":"127.0.0.1","cp":${40000 + (i % 1000)},"ft":"shop","b":"shop:${i % 2 ? 'blue' : 'green'}","s":"s1","Tq":0,"Tw":0,"Tc":1,"Tr":${i % 50},"Ta":${i % 50},"Tt":${(i % 50) + 1},"ST":200,"B":${i},"U":50,"tsc":"----","ac":1,"fc":1,"bc":1,"sc":1,"rc":0,"sq":0,"bq":0,"HM":"GET","r":"GET /i/${'x'.repeat(i % 97)}/${i} HTTP/1.1"}`;
+      const line = Buffer.from(`<134>1 2026-11-22T00:00:00Z h haproxy 1 - - ${payload}`);
+      const out = bytes.processBytes(line, 0, line.length);
+      const ref = strings.process(line.toString());
+      assert.ok(Buffer.isBuffer(out) && typeof ref === 'string', 'the byte path takes the line');
+      const [action, doc] = ref.split('\n');
+      const id = (JSON.parse(action!) as { create: { _id: string } }).create._id;
+      if (s.offer({ line: out })) want.set(id, JSON.parse(doc!));
+      else refused += 1;
+    }
+  };
+  // Retries (whole-request 503s, per-item 429s) while slabs turn over.
+  ctx.es.failNextRequests(3);
+  ctx.es.rejectNextItems(150);
+  for (let k = 0; k < 12_000; k += 200) {
+    send(k, 200);
+    await waitFor(() => s.stats().queued < 400, { what: 'queue drained', intervalMs: 2 });
+  }
+  assert.ok(await s.flush(10_000));
+  // A stuck cluster: the queue fills, the overflow goes to the spool, then everything is replayed.
+  ctx.es.holdBulk();
+  for (let k = 12_000; k < 16_000; k += 200) {
+    send(k, 200);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  ctx.es.release();
+  await waitFor(() => ids(ctx.es).size === want.size && spool.pendingRecords() === 0, { what: `all ${want.size} indexed`, timeoutMs: 20_000 });
+  const docs = ctx.es.docs('weir-logs-*');
+  assert.is(docs.length, want.size);
+  for (const d of docs) assert.equal(d.source, want.get(d.id), `document ${d.id} intact`);
+  const pool = s.slabs.stats();
+  assert.ok(pool.reused > pool.allocated, `slabs are written again (${JSON.stringify(pool)})`);
+  assert.ok(pool.allocated <= 16, `a bounded number of slabs (${pool.allocated})`);
+  assert.is(refused, s.stats().dropped, 'only refused offers are dropped');
 });
 
 S.run();
