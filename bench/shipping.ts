@@ -238,13 +238,14 @@ export async function shipCpu(): Promise<string> {
     for (const proto of protos) {
       const agent = await startAgentProcess(join(tmp.path, `agent-${proto}`), { shop: SHOP(proto === 'udp' ? gwUdp : gwTcp) }, {
         WEIR_ELASTICSEARCH_URL: `http://127.0.0.1:${es.port}`,
-        ...(proto === 'udp' ? { WEIR_LOG_UDP_ADDR: `127.0.0.1:${agentUdp}` } : { WEIR_LOG_SOURCE: 'ring', WEIR_LOG_TCP_ADDR: `127.0.0.1:${agentTcp}` }),
+        // With Elasticsearch the default source is the ring (TCP); UDP is the agent's other push source.
+        ...(proto === 'udp' ? { WEIR_LOG_SOURCE: 'udp', WEIR_LOG_UDP_ADDR: `127.0.0.1:${agentUdp}` } : { WEIR_LOG_TCP_ADDR: `127.0.0.1:${agentTcp}` }),
       });
       agents.push(agent);
       pipelines.push(
         proto === 'udp'
-          ? { key: 'agent-udp', name: 'weir agent (defaults + WEIR_ELASTICSEARCH_URL, UDP source)', proto, port: agentUdp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true }
-          : { key: 'agent-tcp', name: 'weir agent (+ WEIR_LOG_SOURCE=ring: TCP, octet-counted)', proto, port: agentTcp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true },
+          ? { key: 'agent-udp', name: 'weir agent (+ WEIR_LOG_SOURCE=udp)', proto, port: agentUdp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true }
+          : { key: 'agent-tcp', name: 'weir agent (defaults + WEIR_ELASTICSEARCH_URL: ring source, TCP octet-counted)', proto, port: agentTcp, pid: () => agent.pid, cpu: agent.agentCpu, docs: agentDocs, agent: true },
         proto === 'udp'
           ? { key: 'rsyslog-udp', name: 'rsyslogd imudp → mmjsonparse → omelasticsearch', proto, port: rsyslogUdp, pid: () => r.pid, cpu: r.cpu, docs: rsyslogDocs, agent: false }
           : { key: 'rsyslog-tcp', name: 'rsyslogd imtcp (octet-counted) → mmjsonparse → omelasticsearch', proto, port: rsyslogTcp, pid: () => r.pid, cpu: r.cpu, docs: rsyslogDocs, agent: false },
@@ -350,10 +351,10 @@ export async function shipDataPlane(): Promise<string> {
   const tmp = await tempDir('weir-bench-ship-dp-');
   const { handConfig } = await import('./throughput.js');
   const stops: Array<() => Promise<void>> = [];
-  // The default log source (UDP), and the ring (HAProxy ring → TCP) for reference.
+  // The default log source with shipping (the ring: HAProxy ring → TCP), and UDP for reference.
   const weirs: Array<{ name: string; env: Record<string, string> }> = [
-    { name: 'Weir: HAProxy → UDP → agent (defaults + WEIR_ELASTICSEARCH_URL)', env: {} },
-    { name: 'Weir, WEIR_LOG_SOURCE=ring (HAProxy ring → TCP → agent)', env: { WEIR_LOG_SOURCE: 'ring' } },
+    { name: 'Weir: HAProxy ring → TCP → agent (defaults + WEIR_ELASTICSEARCH_URL)', env: {} },
+    { name: 'Weir, WEIR_LOG_SOURCE=udp (HAProxy → UDP → agent)', env: { WEIR_LOG_SOURCE: 'udp' } },
   ];
   const rounds: Array<{ hand: DpRow; weir: DpRow[] }> = [];
   try {
@@ -467,8 +468,9 @@ export async function shipMemory(): Promise<string> {
     ];
     let first = 0;
     for (const [i, c] of cases.entries()) {
-      const [udp = 0] = await freePorts(1);
-      const agent = await startAgentProcess(join(tmp.path, `agent-${i}`), { shop: SHOP(gw[i]!) }, { WEIR_ELASTICSEARCH_URL: c.url, WEIR_LOG_UDP_ADDR: `127.0.0.1:${udp}` });
+      // The default source with shipping is the ring: lines arrive as HAProxy's forwarder sends them (TCP frames).
+      const [tcp = 0] = await freePorts(1);
+      const agent = await startAgentProcess(join(tmp.path, `agent-${i}`), { shop: SHOP(gw[i]!) }, { WEIR_ELASTICSEARCH_URL: c.url, WEIR_LOG_TCP_ADDR: `127.0.0.1:${tcp}` });
       try {
         await sleep(1000);
         const d0 = sumPrefix(await es.counts(), 'weir-logs-');
@@ -485,7 +487,7 @@ export async function shipMemory(): Promise<string> {
           }, () => undefined);
         }, 500);
         const load = loadavg();
-        const s = await sender.send(udp, rate, seconds, first);
+        const s = await sender.send(tcp, rate, seconds, first, 'tcp');
         first += s.sent;
         const got = i === 0 ? await waitCount(async () => sumPrefix(await es.counts(), 'weir-logs-'), d0 + s.sent) : d0;
         await sleep(2000);
@@ -504,7 +506,7 @@ export async function shipMemory(): Promise<string> {
     await tmp.remove();
   }
   const out: string[] = [];
-  out.push(`${rate} lines/s × ${seconds} s over UDP into a real weir agent (defaults + WEIR_ELASTICSEARCH_URL); RSS from /proc every 250 ms; load average at the start of each case: ${rows.map((r) => r.load).join('; ')}.`, '');
+  out.push(`${rate} lines/s × ${seconds} s as octet-counted TCP frames into a real weir agent (defaults + WEIR_ELASTICSEARCH_URL: the ring source); RSS from /proc every 250 ms; load average at the start of each case: ${rows.map((r) => r.load).join('; ')}.`, '');
   out.push(
     table(
       ['case', 'RSS before (MiB)', 'RSS max (MiB)', 'RSS after (MiB)', 'max V8 heap used / total (MiB)', 'max external (MiB)', 'documents acknowledged / lines sent', 'spool bytes after'],

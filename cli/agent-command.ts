@@ -3,6 +3,7 @@ import { startHttpServer } from '../agent/http-server.js';
 import { createLogger, type Logger } from '../runtime/log.js';
 import { resolveSettings, type AgentSettings } from '../agent/settings.js';
 import { openStore } from '../store/open-store.js';
+import { applyHeapGrowth } from '../runtime/heap-growth.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -15,6 +16,11 @@ export interface RunningAgent {
  * the settings came from: store credentials (VAULT_*) and NATS auth are read from it too.
  */
 export async function launchAgent(settings: AgentSettings, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningAgent> {
+  // Process-wide, so here and not in Agent (tests run several agents in one process).
+  if (settings.telemetry.enabled && settings.telemetry.heapGrowthPercent > 0) {
+    applyHeapGrowth(settings.telemetry.heapGrowthPercent);
+    logger.info({ heapGrowthPercent: settings.telemetry.heapGrowthPercent }, 'V8 heap growth set for the log pipeline');
+  }
   const store = await openStore(settings.store, { logger: logger.child({ component: 'store' }), env });
   const agent = new Agent(settings, store, logger);
   await agent.start();

@@ -43,7 +43,12 @@ export interface TelemetrySettings {
   /** Records held in memory for Elasticsearch (plus as many again waiting to be spilled to the spool). */
   queueCapacity: number;
   sampling: LogSampling;
+  /** V8's `--heap-growing-percent` for the agent process, with a young generation that does not grow (0 = V8's own heuristics); see runtime/heap-growth.ts. */
+  heapGrowthPercent: number;
 }
+
+/** With shipping on: measured in BENCHMARKS.md "Log pipeline" (garbage collection was a third of the CPU per line). */
+export const DEFAULT_HEAP_GROWTH_PERCENT = 150;
 
 export type TelemetrySettingKey =
   | 'telemetry'
@@ -62,7 +67,8 @@ export type TelemetrySettingKey =
   | 'telemetryQueueCapacity'
   | 'logSample'
   | 'logSampleTarget'
-  | 'logSampleMax';
+  | 'logSampleMax'
+  | 'heapGrowthPercent';
 
 export interface TelemetrySettingSpec {
   key: TelemetrySettingKey;
@@ -74,7 +80,7 @@ export interface TelemetrySettingSpec {
 
 export const TELEMETRY_SETTINGS: TelemetrySettingSpec[] = [
   { key: 'telemetry', flag: 'telemetry', env: 'WEIR_TELEMETRY', default: 'on', help: 'traffic telemetry (log receiver, traffic and backend server metrics, Elasticsearch shipping): on|off' },
-  { key: 'logSource', flag: 'log-source', env: 'WEIR_LOG_SOURCE', default: '', help: 'udp|ring|file|none (default: file when WEIR_LOG_FILE is set, none when WEIR_LOG_TARGET is set, else udp)' },
+  { key: 'logSource', flag: 'log-source', env: 'WEIR_LOG_SOURCE', default: '', help: 'udp|ring|file|none (default: file when WEIR_LOG_FILE is set, none when WEIR_LOG_TARGET is set, ring when Elasticsearch shipping is on, else udp)' },
   { key: 'logUdpAddr', flag: 'log-udp-addr', env: 'WEIR_LOG_UDP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the UDP syslog receiver (port 0 = ephemeral; it becomes HAProxy\'s log target)' },
   { key: 'logTcpAddr', flag: 'log-tcp-addr', env: 'WEIR_LOG_TCP_ADDR', default: '127.0.0.1:0', help: 'loopback host:port of the TCP syslog receiver the HAProxy ring forwards to (log source ring)' },
   { key: 'logFile', flag: 'log-file', env: 'WEIR_LOG_FILE', default: '', help: 'HAProxy log file written by rsyslog, tailed with offsets committed after Elasticsearch acks (log source file)' },
@@ -89,6 +95,7 @@ export const TELEMETRY_SETTINGS: TelemetrySettingSpec[] = [
   { key: 'logSample', flag: 'log-sample', env: 'WEIR_LOG_SAMPLE', default: '', help: 'which requests get a log line: all, auto (about WEIR_LOG_SAMPLE_TARGET lines/s per route) or 1/N (default: all with Elasticsearch or log source file/none, else auto); counts are exact either way' },
   { key: 'logSampleTarget', flag: 'log-sample-target', env: 'WEIR_LOG_SAMPLE_TARGET', default: '100', help: 'auto sampling: log lines per second per route (latency samples); a route below this rate logs every request' },
   { key: 'logSampleMax', flag: 'log-sample-max', env: 'WEIR_LOG_SAMPLE_MAX', default: '2000', help: 'auto sampling: log lines per second over all routes; targets are scaled down above it' },
+  { key: 'heapGrowthPercent', flag: 'heap-growth-percent', env: 'WEIR_HEAP_GROWTH_PERCENT', default: '', help: 'garbage collection for the log pipeline: V8 old-generation growth after a full GC in percent, with the young generation kept at its initial size (default: 150 with Elasticsearch shipping, else 0 = V8\'s own heuristics); see docs/TELEMETRY.md' },
   { key: 'telemetryQueueCapacity', flag: 'telemetry-queue', env: 'WEIR_TELEMETRY_QUEUE_CAPACITY', default: '10000', help: 'log records held in memory for Elasticsearch; above it they go to the spool (memory bound: about 2x this many records)' },
 ];
 
@@ -124,9 +131,12 @@ export function resolveTelemetrySettings(
   const onOff = v('telemetry');
   if (onOff !== 'on' && onOff !== 'off') throw new TelemetrySettingsError(`${get('telemetry').name}: "${onOff}" must be on or off`);
   const logFile = v('logFile') || null;
+  const elasticsearch = resolveElasticsearchSettings((k) => get(ES_KEYS[k]));
   let source: LogSource;
   const rawSource = v('logSource');
-  if (rawSource === '') source = logFile ? 'file' : logTarget.value !== '' ? 'none' : 'udp';
+  // With shipping every request is a line: the ring batches many per write where UDP costs a datagram (and a
+  // receive) per line, and it buffers a burst instead of losing it (BENCHMARKS.md "Log pipeline").
+  if (rawSource === '') source = logFile ? 'file' : logTarget.value !== '' ? 'none' : elasticsearch ? 'ring' : 'udp';
   else if (rawSource === 'udp' || rawSource === 'ring' || rawSource === 'file' || rawSource === 'none') source = rawSource;
   else throw new TelemetrySettingsError(`${get('logSource').name}: "${rawSource}" must be udp, ring, file or none`);
   if (onOff === 'on') {
@@ -135,7 +145,6 @@ export function resolveTelemetrySettings(
     }
     if (source === 'file' && !logFile) throw new TelemetrySettingsError(`${get('logSource').name}=file needs ${get('logFile').name}`);
   }
-  const elasticsearch = resolveElasticsearchSettings((k) => get(ES_KEYS[k]));
   const sampling = resolveSampling(get, elasticsearch !== null || source === 'file' || source === 'none');
   return {
     enabled: onOff === 'on',
@@ -149,6 +158,7 @@ export function resolveTelemetrySettings(
     flushTimeoutMs: whole(get('telemetryFlushTimeoutMs').name, v('telemetryFlushTimeoutMs'), 0, 600_000),
     queueCapacity: whole(get('telemetryQueueCapacity').name, v('telemetryQueueCapacity'), 100, 1_000_000),
     sampling,
+    heapGrowthPercent: v('heapGrowthPercent') === '' ? (elasticsearch && onOff === 'on' ? DEFAULT_HEAP_GROWTH_PERCENT : 0) : whole(get('heapGrowthPercent').name, v('heapGrowthPercent'), 0, 1000),
   };
 }
 

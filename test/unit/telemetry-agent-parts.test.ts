@@ -43,6 +43,14 @@ t('settings: defaults, source selection, conflicts and bad values fail with the 
   assert.is(resolveSettings({}, { ...base, WEIR_TELEMETRY: 'off', WEIR_LOG_SOURCE: 'udp', WEIR_LOG_TARGET: '127.0.0.1:514' }).telemetry.enabled, false);
   const es = resolveSettings({}, { ...base, WEIR_ELASTICSEARCH_URL: 'https://es:9200', WEIR_ELASTICSEARCH_USERNAME: 'u', WEIR_ELASTICSEARCH_PASSWORD: 'p' }).telemetry.elasticsearch;
   assert.equal(es, { url: 'https://es:9200', apiKey: null, username: 'u', password: 'p', caFile: null });
+  // Shipping on: the ring by default (batched, buffered), and a larger V8 heap growth; off: UDP and V8's own.
+  assert.is(s.telemetry.heapGrowthPercent, 0);
+  const shipping = resolveSettings({}, { ...base, WEIR_ELASTICSEARCH_URL: 'http://es:9200' }).telemetry;
+  assert.is(shipping.source, 'ring');
+  assert.is(shipping.heapGrowthPercent, 150);
+  assert.is(resolveSettings({}, { ...base, WEIR_ELASTICSEARCH_URL: 'http://es:9200', WEIR_LOG_SOURCE: 'udp', WEIR_HEAP_GROWTH_PERCENT: '0' }).telemetry.source, 'udp');
+  assert.is(resolveSettings({}, { ...base, WEIR_ELASTICSEARCH_URL: 'http://es:9200', WEIR_HEAP_GROWTH_PERCENT: '0' }).telemetry.heapGrowthPercent, 0);
+  assert.is(resolveSettings({}, { ...base, WEIR_HEAP_GROWTH_PERCENT: '300' }).telemetry.heapGrowthPercent, 300);
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ WEIR_TELEMETRY: 'yes' }, /WEIR_TELEMETRY: "yes" must be on or off/],
     [{ WEIR_LOG_SOURCE: 'kafka' }, /WEIR_LOG_SOURCE/],
@@ -52,6 +60,8 @@ t('settings: defaults, source selection, conflicts and bad values fail with the 
     [{ WEIR_ELASTICSEARCH_URL: 'ftp://x' }, /must be http/],
     [{ WEIR_ELASTICSEARCH_URL: 'http://x', WEIR_ELASTICSEARCH_API_KEY: 'k', WEIR_ELASTICSEARCH_USERNAME: 'u' }, /use one/],
     [{ WEIR_SPOOL_MAX_BYTES: '10' }, /WEIR_SPOOL_MAX_BYTES: 10 is outside/],
+    [{ WEIR_HEAP_GROWTH_PERCENT: '2000' }, /WEIR_HEAP_GROWTH_PERCENT: 2000 is outside 0..1000/],
+    [{ WEIR_HEAP_GROWTH_PERCENT: 'lots' }, /WEIR_HEAP_GROWTH_PERCENT: "lots" is not a whole number/],
   ];
   for (const [env, re] of bad) {
     try {
