@@ -54,7 +54,7 @@ t.before(async () => {
   ups = [await statusUpstream('blue'), await statusUpstream('green')];
   [gwPort] = (await freePorts(1)) as [number];
   fx = await startAgent({
-    env: { WEIR_ELASTICSEARCH_URL: es.url, WEIR_TELEMETRY_WINDOW_S: '1', WEIR_SPOOL_MAX_BYTES: String(1024 * 1024), WEIR_TELEMETRY_QUEUE_CAPACITY: '1000' },
+    env: { WEIR_ELASTICSEARCH_URL: es.url, WEIR_LOG_SOURCE: 'udp', WEIR_TELEMETRY_WINDOW_S: '1', WEIR_SPOOL_MAX_BYTES: String(1024 * 1024), WEIR_TELEMETRY_QUEUE_CAPACITY: '1000' },
     files: { 'shop.yaml': gatewayYaml('shop', gwPort, { blue: { weight: 50, targets: [ups[0]!.port] }, green: { weight: 50, targets: [ups[1]!.port] } }) },
   });
   await fx.waitStatus((s) => s.applied.some((a) => a.name === 'shop'), 'shop applied');
