@@ -175,6 +175,8 @@ export class LogSampler {
       else this.thresholds.set(b, t);
     }
     const written = this.opts.files.write(changes);
+    // Awaited only when the pushes before it are done: a failed write must not count as unhandled meanwhile.
+    written.catch(() => undefined);
     this.pushing = this.pushing
       .then(async () => this.push(await written))
       .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'log sampling thresholds not applied'));

@@ -69,6 +69,9 @@ t('referenced backends: the files under the directory a config names, nothing el
   ].join('\n');
   assert.equal([...referencedSampleBackends(config, dir)].sort(), ['db:Main_1', 'shop:blue']);
   assert.is(referencedSampleBackends('backend a\n', dir).size, 0);
+  // The directory is matched literally (regular-expression characters in a state directory path).
+  const odd = '/s/a+b.c/log-sample';
+  assert.equal([...referencedSampleBackends(ruleFor(odd, ['shop:x']) + ruleFor('/s/aab.c/log-sample', ['shop:y']), odd)], ['shop:x']);
 });
 
 const ruleFor = (dir: string, backends: string[]): string => backends.map((b) => `backend ${b}\n  http-request set-log-level silent if { rand(1000000) -m int -f ${sampleAclPath(dir, b)} }\n`).join('');
