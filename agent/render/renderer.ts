@@ -28,6 +28,11 @@ export interface RenderSettings {
   logRing?: { name: string; server: string; sizeBytes: number } | null;
   /** [telemetry] directory of the per-route log sampling pattern files (sample-acl.ts); null: every request is logged. */
   logSampleDir?: string | null;
+  /**
+   * Always null: the single map of earlier versions. Kept so a template directory copied before the per-route
+   * files renders (without sampling) instead of failing on an undefined variable.
+   */
+  logSampleMap?: null;
 }
 
 export interface GatewaySpan {
@@ -140,7 +145,7 @@ export class ConfigRenderer {
 
   async render(model: HaproxyModel, given: RenderSettings): Promise<RenderedConfig> {
     // Optional settings become explicit nulls: templates run with strict variables.
-    const settings: RenderSettings = { logRing: null, logSampleDir: null, ...given };
+    const settings: RenderSettings = { logRing: null, logSampleDir: null, ...given, logSampleMap: null };
     let config: string;
     try {
       const settingsKey = `${JSON.stringify(settings)}|${model.vhostPort}|${model.bindAddress}`;

@@ -9,8 +9,9 @@
  * cheap: `log … sample` formats every line and drops it at send time (BENCHMARKS.md, "Log sampling"). One
  * rule with its pattern list replaced the former pair (`set-var` of the threshold from a map keyed by
  * `be_name`, then `rand(1000000),sub(var)`): per request a draw and one integer compare instead of a
- * variable allocation, a string map lookup and a converter chain (data plane 0.937 → see BENCHMARKS.md,
- * "Data plane, one sampling ACL per route").
+ * variable, a string map lookup and a converter chain (BENCHMARKS.md, "Data plane, one sampling ACL per
+ * route"). Process variables, one per route, were ruled out earlier: HAProxy finds them by a linear scan, so
+ * each costs per request in the number of routes. An empty file matches nothing: every request is logged.
  *
  * In `auto` mode the agent sets each route's threshold from its request rate (HAProxy's counters, smoothed
  * over ~5 s) so that it logs about `targetPerRoute` lines/s, all routes together at most `maxLinesPerSecond`;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
 import { buildHaproxyModel } from '../../agent/plan/haproxy-model.js';
@@ -82,6 +82,21 @@ t('log sampling: one rule per route backend, its ACL patterns from the route\'s 
     assert.is(files.thresholds().size, backends.length);
     const res = check();
     assert.ok(res.ok, res.out);
+  } finally {
+    await dir.remove();
+  }
+});
+
+t('a template directory copied before the per-route files (settings.logSampleMap) still renders, without sampling', async () => {
+  const dir = await tempDir();
+  try {
+    cpSync(DEFAULT_TEMPLATE_DIR, dir.path, { recursive: true });
+    const http = join(dir.path, 'gateway-http.liquid');
+    const old = '{%- if settings.logSampleMap %}\n  http-request set-var(txn.weir_lk) be_name,map_str_int({{ settings.logSampleMap }},1000000)\n{%- endif %}\n';
+    writeFileSync(http, readFileSync(http, 'utf8').replace('  option forwardfor\n', `  option forwardfor\n${old}`));
+    const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
+    const { config } = await new ConfigRenderer(dir.path).render(model, { ...settings('/st'), logSampleDir: '/st/log-sample' });
+    assert.not.match(config, /weir_lk/);
   } finally {
     await dir.remove();
   }
