@@ -196,6 +196,11 @@ export class Agent {
         this.metrics.runtimeCommands.inc({ result: 'ok' }, ok);
         if (failed) this.metrics.runtimeCommands.inc({ result: 'error' }, failed);
       },
+      // [telemetry] the per-route log sampling files (created below, with the telemetry).
+      sideFiles: {
+        ensure: (config) => this.telemetry?.ensureSampleFiles(config) ?? Promise.resolve(),
+        prune: (config) => this.telemetry?.pruneSampleFiles(config) ?? Promise.resolve(),
+      },
     });
     this.status = {
       agentId: settings.agentId || hostname(),

@@ -26,6 +26,8 @@ interface Row {
   haproxyUs: number;
   agentUs: number;
   lines: number;
+  /** Latency samples the agent's histograms got (response time, phase total). */
+  timed: number;
   counted: number;
   keep: number;
   errors: number;
@@ -63,7 +65,7 @@ export async function dataPlane(): Promise<string> {
     for (let r = 0; r < runs; r++) {
       const c0 = cpuSeconds(hand.pid);
       const h = await wrk(url(ports[0]!), { seconds, threads, connections });
-      const handRow: Row = { rps: h.rps, requests: h.requests, haproxyUs: ((cpuSeconds(hand.pid) - c0) / h.requests) * 1e6, agentUs: 0, lines: 0, counted: h.requests, keep: 0, errors: h.errors + h.non2xx };
+      const handRow: Row = { rps: h.rps, requests: h.requests, haproxyUs: ((cpuSeconds(hand.pid) - c0) / h.requests) * 1e6, agentUs: 0, lines: 0, timed: 0, counted: h.requests, keep: 0, errors: h.errors + h.non2xx };
       progress(`round ${r + 1}/${runs} hand-written: ${fmt(h.rps, 0)} req/s, ${fmt(handRow.haproxyUs, 1)} µs/request`);
       const weirRows: Row[] = [];
       for (const [i, v] of VARIANTS.entries()) {
@@ -84,12 +86,13 @@ export async function dataPlane(): Promise<string> {
           haproxyUs: ((hc1 - hc0) / w.requests) * 1e6,
           agentUs: ((ac1 - ac0) / w.requests) * 1e6,
           lines: d('weir_log_lines_received_total'),
+          timed: d('weir_http_response_time_seconds_count', { gateway: 'shop', phase: 'total' }),
           counted: d('weir_http_requests_total', { gateway: 'shop' }),
           keep: metricSum(m1, 'weir_log_sample_keep_ratio', { gateway: 'shop', route: 'a' }),
           errors: w.errors + w.non2xx,
         };
         weirRows.push(row);
-        progress(`  ${v.name}: ${fmt(w.rps, 0)} req/s (${fmt(w.rps / h.rps, 3)}×), HAProxy ${fmt(row.haproxyUs, 1)} µs, agent ${fmt(row.agentUs, 2)} µs per request, ${row.lines} lines, counted ${row.counted}/${w.requests}`);
+        progress(`  ${v.name}: ${fmt(w.rps, 0)} req/s (${fmt(w.rps / h.rps, 3)}×), HAProxy ${fmt(row.haproxyUs, 1)} µs, agent ${fmt(row.agentUs, 2)} µs per request, ${row.lines} lines, ${row.timed} latency samples, counted ${row.counted}/${w.requests}`);
       }
       rounds.push({ hand: handRow, weir: weirRows });
     }
@@ -102,7 +105,7 @@ export async function dataPlane(): Promise<string> {
   const lines: string[] = [];
   lines.push(`wrk -t${threads} -c${connections} -d${seconds}s, ${runs} alternating rounds; load average before ${load0}, after ${load1}.`, '');
   const rows: Array<Array<string | number>> = [];
-  rows.push(['hand-written, no logs', fmt(median(rounds.map((x) => x.hand.rps)), 0), '1.000', '–', fmt(median(rounds.map((x) => x.hand.haproxyUs)), 1), '–', '–', '–']);
+  rows.push(['hand-written, no logs', fmt(median(rounds.map((x) => x.hand.rps)), 0), '1.000', '–', fmt(median(rounds.map((x) => x.hand.haproxyUs)), 1), '–', '–', '–', '–']);
   VARIANTS.forEach((v, i) => {
     const get = (f: (r: Row) => number): number => median(rounds.map((x) => f(x.weir[i]!)));
     const ratios = rounds.map((x) => x.weir[i]!.rps / x.hand.rps);
@@ -114,10 +117,11 @@ export async function dataPlane(): Promise<string> {
       fmt(get((r) => r.haproxyUs), 1),
       fmt(get((r) => r.agentUs), 2),
       fmt(get((r) => r.lines / r.requests), 4),
+      fmt(get((r) => r.timed), 0),
       String(rounds.reduce((n, x) => n + x.weir[i]!.errors, 0)),
     ]);
   });
-  lines.push(table(['config', 'req/s (median)', 'Weir ÷ hand (median, range)', 'CPU efficiency hand ÷ Weir (HAProxy)', 'HAProxy CPU µs/request', 'agent CPU µs/request', 'log lines per request', 'errors'], rows));
+  lines.push(table(['config', 'req/s (median)', 'Weir ÷ hand (median, range)', 'CPU efficiency hand ÷ Weir (HAProxy)', 'HAProxy CPU µs/request', 'agent CPU µs/request', 'log lines per request', 'latency samples per round', 'errors'], rows));
   const md = lines.join('\n');
   const base = await writeResult('data-plane', { machine: info, seconds, runs, threads, connections, rounds, variants: VARIANTS }, md);
   return `${md}\n\nresults: ${base}.{json,md}`;

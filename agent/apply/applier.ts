@@ -28,6 +28,16 @@ export interface ApplierPaths {
   tlsDir?: string;
 }
 
+/**
+ * Files a config names that another module owns (the log sampling pattern files, whose content changes at
+ * runtime): `ensure` before a config is checked or written, so HAProxy never sees a config naming a missing
+ * file; `prune` once a config is installed and running, so files go only after the reload that drops them.
+ */
+export interface ConfigSideFiles {
+  ensure(config: string): Promise<void>;
+  prune(config: string): Promise<void>;
+}
+
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class ConfigRejectedError extends Error {
@@ -59,6 +69,7 @@ export class Applier {
       master: MasterClient;
       logger: Logger;
       onRuntimeCommands?: (ok: number, failed: number) => void;
+      sideFiles?: ConfigSideFiles;
     },
   ) {}
 
@@ -115,6 +126,8 @@ export class Applier {
     const stageMaps = join(stageDir, 'maps');
     await rm(stageDir, { recursive: true, force: true });
     await mkdir(stageMaps, { recursive: true });
+    // The check opens every `-f` file the config names: a new route's sampling file must exist first.
+    await this.opts.sideFiles?.ensure(rendered.config);
     // The config names map files by absolute path. Check a copy that points at staged copies of
     // the maps that change and at the live files for the rest (thousands of gateways: few writes).
     const changed = new Set(Object.keys(rendered.maps).filter((p) => this.written.get(p) !== rendered.maps[p]));
@@ -169,6 +182,7 @@ export class Applier {
       // Old workers keep serving existing connections, our CLI connection included: reconnect to the new one.
       this.opts.runtime.close();
       this.lastRendered = rendered;
+      await this.pruneSideFiles(rendered);
       return { durationMs: outcome.durationMs, workerPid: outcome.newWorkerPid };
     } catch (err) {
       this.opts.runtime.close();
@@ -181,11 +195,20 @@ export class Applier {
   async install(rendered: RenderedConfig): Promise<void> {
     await this.writeLive(rendered);
     this.lastRendered = rendered;
+    // Nothing to restore if HAProxy then fails to start: this config stays the one on disk.
+    await this.pruneSideFiles(rendered);
+  }
+
+  /** A failure here leaves extra files behind, never a config without its files: logged, not thrown. */
+  private async pruneSideFiles(rendered: RenderedConfig): Promise<void> {
+    await this.opts.sideFiles?.prune(rendered.config).catch((err: unknown) => this.opts.logger.warn({ err: (err as Error).message }, 'cannot remove files of removed routes'));
   }
 
   private async writeLive(rendered: RenderedConfig): Promise<void> {
     const { mapsDir, configFile } = this.opts.paths;
     await mkdir(mapsDir, { recursive: true });
+    // Before the config lands on disk: a reload or a master restart reads it with the files it names.
+    await this.opts.sideFiles?.ensure(rendered.config);
     const changed = Object.entries(rendered.maps).filter(([path, content]) => this.written.get(path) !== content);
     // Renamed into place but not fsynced: HAProxy reads these on a reload or a restart of its
     // master, which a process crash does not stop; after a power cut the agent renders them

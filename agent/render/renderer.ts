@@ -9,6 +9,7 @@ import type { GatewayModel, HaproxyModel } from '../plan/haproxy-model.js';
 import { packageRoot } from '../../runtime/package-root.js';
 import { RESOLVERS_NAME } from '../plan/discovery-model.js';
 import { tlsFiles } from '../plan/tls-model.js';
+import { sampleAclPath } from '../telemetry/sample-acl.js';
 
 export const DEFAULT_TEMPLATE_DIR = join(packageRoot(), 'haproxy-templates');
 
@@ -25,8 +26,13 @@ export interface RenderSettings {
   monitorPort: number;
   /** [telemetry] a `ring` section forwarding logs over TCP (log-ring.liquid); logTarget is then `ring@<name>`. */
   logRing?: { name: string; server: string; sizeBytes: number } | null;
-  /** [telemetry] map file of per-route log keep thresholds (log-sampler.ts); null: every request is logged. */
-  logSampleMap?: string | null;
+  /** [telemetry] directory of the per-route log sampling pattern files (sample-acl.ts); null: every request is logged. */
+  logSampleDir?: string | null;
+  /**
+   * Always null: the single map of earlier versions. Kept so a template directory copied before the per-route
+   * files renders (without sampling) instead of failing on an undefined variable.
+   */
+  logSampleMap?: null;
 }
 
 export interface GatewaySpan {
@@ -133,11 +139,13 @@ export class ConfigRenderer {
       greedy: false,
     });
     this.liquid.registerFilter('haproxy_address', (addr: string) => (isIP(addr) === 6 ? `ipv6@${addr}` : addr));
+    // The file name is derived (injective, config-safe) from the backend name, never pasted from a definition.
+    this.liquid.registerFilter('log_sample_acl', (backend: string, dir: string) => sampleAclPath(dir, backend));
   }
 
   async render(model: HaproxyModel, given: RenderSettings): Promise<RenderedConfig> {
     // Optional settings become explicit nulls: templates run with strict variables.
-    const settings: RenderSettings = { logRing: null, logSampleMap: null, ...given };
+    const settings: RenderSettings = { logRing: null, logSampleDir: null, ...given, logSampleMap: null };
     let config: string;
     try {
       const settingsKey = `${JSON.stringify(settings)}|${model.vhostPort}|${model.bindAddress}`;

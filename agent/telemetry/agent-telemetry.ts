@@ -36,7 +36,8 @@ import type { TelemetrySettings } from './telemetry-settings.js';
 import { TelemetryMetrics } from './traffic-metrics.js';
 import { WindowAggregator } from './window-aggregator.js';
 import { CounterTap } from './counter-tap.js';
-import { LogSampler } from './log-sampler.js';
+import { LogSampler, newRouteThreshold } from './log-sampler.js';
+import { SampleFiles } from './sample-files.js';
 import { RouteMetrics } from './route-metrics.js';
 import { metricsDocuments, metricsIndexTemplate } from '../../metrics/es-window-documents.js';
 import type { GatewayWindowReport } from '../../metrics/window-report.js';
@@ -53,8 +54,8 @@ export const RING_SIZE_BYTES = 4 * 1024 * 1024;
 export interface LogRenderOverrides {
   logTarget: string | null;
   logRing: { name: string; server: string; sizeBytes: number } | null;
-  /** Per-route log sampling map (null: every request is logged). */
-  logSampleMap: string | null;
+  /** Directory of the per-route log sampling pattern files (null: every request is logged). */
+  logSampleDir: string | null;
 }
 
 export interface AgentTelemetryOptions {
@@ -92,6 +93,11 @@ export class AgentTelemetry {
   private readonly aggregator: WindowAggregator;
   readonly counters: CounterTap;
   private readonly sampler: LogSampler | null;
+  /**
+   * The sampling pattern files, kept even with sampling off: a config on disk (an adopted HAProxy's, the
+   * last-good cache) may still name them, and they go only once no installed config does.
+   */
+  readonly sampleFiles: SampleFiles;
   private readonly pipeline: LinePipeline;
   /** The byte path writes bulk lines into these; the shipper hands them back as lines are done. */
   private readonly slabs = new SlabPool();
@@ -121,10 +127,9 @@ export class AgentTelemetry {
     });
     const s = opts.settings;
     // The lines are sampled only where the agent is their only reader (see LogSampling).
-    this.sampler =
-      s.sampling.mode !== 'all' && s.source !== 'none'
-        ? new LogSampler({ sampling: s.sampling, mapPath: join(opts.stateDir, 'telemetry-log-sample.map'), adminSocket: opts.adminSocket, registry: opts.registry, logger: this.log, known })
-        : null;
+    const sampling = s.sampling.mode !== 'all' && s.source !== 'none' ? s.sampling : null;
+    this.sampleFiles = new SampleFiles({ dir: join(opts.stateDir, 'log-sample'), newFileThreshold: newRouteThreshold(sampling), legacyMapPath: join(opts.stateDir, 'telemetry-log-sample.map') });
+    this.sampler = sampling ? new LogSampler({ sampling, files: this.sampleFiles, adminSocket: opts.adminSocket, registry: opts.registry, logger: this.log, known }) : null;
     this.counters = new CounterTap({
       adminSocket: opts.adminSocket,
       statePath: join(opts.stateDir, 'telemetry-counters.json'),
@@ -166,22 +171,23 @@ export class AgentTelemetry {
     const s = this.opts.settings;
     this.started = true;
     if (s.elasticsearch) await this.startShipper(s.elasticsearch);
-    // Before the first render: the config names the map, and an adopted HAProxy's worker must be held
-    // (its counters carried) before the agent reloads it.
-    await this.sampler?.start();
+    // Before the first render: the thresholds an adopted HAProxy has are in the files; its worker must be
+    // held (its counters carried) before the agent reloads it.
+    await this.sampleFiles.start();
+    this.sampler?.start();
     await this.counters.start();
     this.aggregator.start();
-    const logSampleMap = this.sampler ? this.samplerMapPath() : null;
+    const logSampleDir = this.sampler ? this.sampleFiles.dir : null;
     switch (s.source) {
       case 'udp': {
         this.udp = await startSyslogUdp({ host: s.udpAddr.host, port: s.udpAddr.port, sink: { bytes: (buf, start, end) => this.onLiveLine(buf, start, end) }, logger: this.log });
         const a = this.udp.address();
-        return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null, logSampleMap };
+        return { logTarget: `${hostPort(a.host, a.port)}`, logRing: null, logSampleDir };
       }
       case 'ring': {
         this.tcp = await startSyslogTcp({ host: s.tcpAddr.host, port: s.tcpAddr.port, sink: { bytes: (buf, start, end) => this.onLiveLine(buf, start, end) }, onOversized: () => this.pipeline.countOversized(), logger: this.log });
         const a = this.tcp.address();
-        return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES }, logSampleMap };
+        return { logTarget: `ring@${RING_NAME}`, logRing: { name: RING_NAME, server: hostPort(a.host, a.port), sizeBytes: RING_SIZE_BYTES }, logSampleDir };
       }
       case 'file': {
         this.tailer = new FileTailer({
@@ -191,15 +197,11 @@ export class AgentTelemetry {
           logger: this.log,
         });
         await this.tailer.start();
-        return { logTarget: this.opts.logTarget, logRing: null, logSampleMap };
+        return { logTarget: this.opts.logTarget, logRing: null, logSampleDir };
       }
       case 'none':
-        return { logTarget: this.opts.logTarget, logRing: null, logSampleMap: null };
+        return { logTarget: this.opts.logTarget, logRing: null, logSampleDir: null };
     }
-  }
-
-  private samplerMapPath(): string {
-    return join(this.opts.stateDir, 'telemetry-log-sample.map');
   }
 
   private async startShipper(es: NonNullable<TelemetrySettings['elasticsearch']>): Promise<void> {
@@ -231,6 +233,18 @@ export class AgentTelemetry {
       ...this.opts.shipper,
     });
     await this.shipper.start();
+  }
+
+  /** Before a config is checked or written (Applier): each sampling file it names exists. */
+  async ensureSampleFiles(config: string): Promise<void> {
+    if (this.sampler) await this.sampler.ensureFiles(config);
+    else await this.sampleFiles.ensure(config);
+  }
+
+  /** After a config is installed and running (Applier): files of routes it dropped go. */
+  async pruneSampleFiles(config: string): Promise<void> {
+    if (this.sampler) await this.sampler.pruneFiles(config);
+    else await this.sampleFiles.prune(config);
   }
 
   /** New label set after an apply; a reload's new worker is attached at once (its counters held). */

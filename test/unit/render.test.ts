@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite, assert } from '../harness/uvu.js';
 import { buildHaproxyModel } from '../../agent/plan/haproxy-model.js';
@@ -8,6 +8,8 @@ import { parseGateway } from '../../model/parse.js';
 import type { Gateway } from '../../model/gateway.js';
 import { tempDir } from '../harness/tmp.js';
 import { haproxyBin } from '../harness/haproxy-bin.js';
+import { SampleFiles } from '../../agent/telemetry/sample-files.js';
+import { KEEP_ALL, sampleAclPath } from '../../agent/telemetry/sample-acl.js';
 
 const t = suite('rendering');
 const gw = (yaml: string): Gateway => {
@@ -45,6 +47,65 @@ t('the rendered config passes the real haproxy -c, with and without a log target
   } finally {
     await dir.remove();
   }
+});
+
+t('log sampling: one rule per route backend, its ACL patterns from the route\'s own file; the config checks once the files exist', async () => {
+  const dir = await tempDir();
+  try {
+    // Route names a definition may choose that are not file-name material as they are (case, "_", ".").
+    const gws = [...GATEWAYS, 'name: odd\nport: 9090\nroutes:\n  Blue_v1.2: {weight: 50, targets: [10.0.0.7:80]}\n  blue_v1.2x: {weight: 50, targets: [10.0.0.8:80]}\n'];
+    const sampleDir = join(dir.path, 'log-sample');
+    const model = buildHaproxyModel(gws.map(gw), { bindAddress: '127.0.0.1', mapsDir: join(dir.path, 'maps'), minSlots: 4, vhostPort: 18080 });
+    const r = await new ConfigRenderer().render(model, { ...settings(dir.path), logSampleDir: sampleDir });
+    const backends = model.gateways.flatMap((g) => g.routes.map((x) => ({ backend: x.backend, mode: g.mode })));
+    for (const { backend, mode } of backends) {
+      const rule = `${mode === 'tcp' ? 'tcp-request content' : 'http-request'} set-log-level silent if { rand(1000000) -m int -f ${sampleAclPath(sampleDir, backend)} }`;
+      const section = r.config.slice(r.config.indexOf(`backend ${backend}\n`)).split('\n\n')[0]!;
+      assert.ok(section.split('\n').includes(`  ${rule}`), `${backend}: ${section}`);
+    }
+    assert.not.match(r.config, /weir_lk|map_str_int\([^)]*log-sample/, 'no per-request variable or map lookup');
+    assert.is(r.config.split('set-log-level silent').length - 1, backends.length, 'one rule per route backend');
+    mkdirSync(join(dir.path, 'maps'), { recursive: true });
+    for (const [p, c] of Object.entries(r.maps)) writeFileSync(p, c);
+    writeFileSync(join(dir.path, 'state'), '1\n');
+    writeFileSync(join(dir.path, 'haproxy.cfg'), r.config);
+    const check = (): { ok: boolean; out: string } => {
+      try {
+        return { ok: true, out: execFileSync(haproxyBin(), ['-c', '-f', join(dir.path, 'haproxy.cfg')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+      } catch (err) {
+        return { ok: false, out: String((err as { stderr?: string }).stderr ?? err) };
+      }
+    };
+    assert.is(check().ok, false, 'HAProxy refuses a config naming a missing pattern file');
+    const files = new SampleFiles({ dir: sampleDir, newFileThreshold: KEEP_ALL });
+    await files.ensure(r.config);
+    assert.is(files.thresholds().size, backends.length);
+    const res = check();
+    assert.ok(res.ok, res.out);
+  } finally {
+    await dir.remove();
+  }
+});
+
+t('a template directory copied before the per-route files (settings.logSampleMap) still renders, without sampling', async () => {
+  const dir = await tempDir();
+  try {
+    cpSync(DEFAULT_TEMPLATE_DIR, dir.path, { recursive: true });
+    const http = join(dir.path, 'gateway-http.liquid');
+    const old = '{%- if settings.logSampleMap %}\n  http-request set-var(txn.weir_lk) be_name,map_str_int({{ settings.logSampleMap }},1000000)\n{%- endif %}\n';
+    writeFileSync(http, readFileSync(http, 'utf8').replace('  option forwardfor\n', `  option forwardfor\n${old}`));
+    const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
+    const { config } = await new ConfigRenderer(dir.path).render(model, { ...settings('/st'), logSampleDir: '/st/log-sample' });
+    assert.not.match(config, /weir_lk/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+t('without a sampling directory (sampling off) the backends have no sampling rule', async () => {
+  const model = buildHaproxyModel(GATEWAYS.map(gw), { bindAddress: '0.0.0.0', mapsDir: '/st/maps', minSlots: 4, vhostPort: 0 });
+  const { config } = await new ConfigRenderer().render(model, settings('/st'));
+  assert.not.match(config, /set-log-level|rand\(1000000\)/);
 });
 
 t('single hop: one frontend per gateway choosing a backend per request from the weights map', async () => {
