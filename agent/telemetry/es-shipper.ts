@@ -119,10 +119,10 @@ export function bulkBody(items: ReadonlyArray<{ line: string | Buffer }>, scratc
 }
 
 /**
- * Queued lines encoded into shared slabs as they arrive. A line built by concatenation is a rope of dozens of
- * strings; it waits in the queue for its batch, so it would survive scavenges and be copied and promoted piece
- * by piece (the garbage collector was the largest single cost per line). Encoded at once, the rope dies young
- * and the queue holds one small view per line; a slab is freed when the last line in it is gone.
+ * Lines pushed as strings (the file source, the string path) encoded into the pool's slabs as they arrive. A line
+ * built by concatenation is a rope of dozens of strings; it waits in the queue for its batch, so it would survive
+ * scavenges and be copied and promoted piece by piece. Encoded at once, the rope dies young and the queue holds
+ * the bytes (see line-queue.ts); the slab is written again once every line in it is done (slab-pool.ts).
  */
 class LineSlab {
   private slab: Buffer | null = null;
